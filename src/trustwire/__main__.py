@@ -1,0 +1,5 @@
+"""``python -m trustwire``: the same as the ``trustwire`` command."""
+
+from trustwire.cli.main import run
+
+run()

@@ -1,0 +1,184 @@
+"""``trustwire ca``: create, inspect and maintain the certificate authority."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import click
+from cryptography.hazmat.primitives import serialization
+from rich.table import Table
+
+from trustwire.cli.common import (
+    AppState,
+    echo_json,
+    fmt_time,
+    out_console,
+    passphrase_option,
+    read_passphrase,
+)
+from trustwire.pki._files import atomic_write
+from trustwire.pki.ca import name_constraints_of, utcnow
+from trustwire.pki.crl import crl_number
+from trustwire.pki.info import describe_certificate
+from trustwire.pki.inventory import Status
+from trustwire.pki.keys import KeyType
+from trustwire.pki.names import NameConstraints
+from trustwire.pki.store import Home
+
+__all__ = ["ca"]
+
+KEY_TYPES = [k.value for k in KeyType]
+
+
+@click.group()
+def ca() -> None:
+    """Create and manage the certificate authority."""
+
+
+@ca.command("init")
+@click.option("--name", default="trustwire CA", show_default=True, help="The CA's common name.")
+@click.option("--key-type", type=click.Choice(KEY_TYPES), default="ecdsa-p256", show_default=True)
+@click.option("--days", type=click.IntRange(min=401), default=3650, show_default=True,
+              help="Lifetime of the root.")
+@passphrase_option
+@click.option("--intermediate", is_flag=True,
+              help="Also create an intermediate that signs leaves, so the root key can go offline.")
+@click.option("--permit-dns", multiple=True, metavar="DOMAIN",
+              help="Intermediate may only sign names in this DNS domain (repeatable).")
+@click.option("--permit-ip", multiple=True, metavar="CIDR",
+              help="Intermediate may only sign IPs in this network (repeatable).")
+@click.option("--permit-uri", multiple=True, metavar="URI",
+              help="Intermediate may only sign URIs with this host, e.g. spiffe://example.org.")
+@click.pass_obj
+def ca_init(
+    state: AppState, name: str, key_type: str, days: int, passphrase_file: Path | None,
+    intermediate: bool, permit_dns: tuple[str, ...], permit_ip: tuple[str, ...],
+    permit_uri: tuple[str, ...],
+) -> None:
+    """Create a new root CA (and optionally a name-constrained intermediate)."""
+    if (permit_dns or permit_ip or permit_uri) and not intermediate:
+        raise click.UsageError("--permit-* constrains the intermediate: add --intermediate")
+    constraints = NameConstraints.parse(dns=permit_dns, ips=permit_ip, uris=permit_uri)
+    home = state.home
+    signer = home.init_ca(
+        name=name, key_type=KeyType(key_type), lifetime=dt.timedelta(days=days),
+        passphrase=read_passphrase(passphrase_file), intermediate=intermediate,
+        constraints=constraints,
+    )
+    console = out_console()
+    root = home.root_cert()
+    console.print(f"Created CA [bold]{name}[/] in {home.root}")
+    console.print(f"  root:         {home.ca_cert_path} ({describe_certificate(root).key}, "
+                  f"valid until {fmt_time(root.not_valid_after_utc)})")
+    console.print(f"  root key:     {home.ca_key_path} (0600"
+                  f"{', encrypted' if passphrase_file else ''})")
+    if intermediate:
+        console.print(f"  intermediate: {home.intermediate_cert_path} (signs leaves, valid until "
+                      f"{fmt_time(signer.cert.not_valid_after_utc)})")
+        if not constraints.is_empty():
+            console.print(f"  permitted:    {', '.join(constraints.describe())}")
+    console.print(f"  CRL:          {home.crl_path}")
+    console.print("Next: trustwire cert issue server --server --dns localhost")
+
+
+def _ca_summary(home: Home) -> dict[str, object]:
+    now = utcnow()
+    root = describe_certificate(home.root_cert())
+    summary: dict[str, object] = {
+        "home": str(home.root),
+        "root": {**root.as_json(), "key_in_home": home.ca_key_path.exists()},
+        "key_encrypted": home.key_is_encrypted(),
+    }
+    inter = home.intermediate_cert()
+    if inter is not None:
+        info = describe_certificate(inter)
+        constraints = name_constraints_of(inter)
+        summary["intermediate"] = {
+            **info.as_json(),
+            "permitted": constraints.describe() if constraints else [],
+        }
+    crl = home.crl()
+    summary["crl"] = {
+        "path": str(home.crl_path),
+        "number": crl_number(crl),
+        "this_update": crl.last_update_utc.isoformat(),
+        "next_update": crl.next_update_utc.isoformat() if crl.next_update_utc else None,
+        "revoked": len(list(crl)),
+        "stale": bool(crl.next_update_utc and crl.next_update_utc < now),
+    }
+    counts = {s.value: 0 for s in Status}
+    with home.inventory() as inventory:
+        for record in inventory.all():
+            counts[record.status(now).value] += 1
+    summary["certificates"] = counts
+    return summary
+
+
+@ca.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def ca_show(state: AppState, as_json: bool) -> None:
+    """Show the CA, its intermediate, CRL and certificate counts."""
+    summary = _ca_summary(state.home)
+    if as_json:
+        echo_json(summary)
+        return
+    console = out_console()
+    root = summary["root"]
+    assert isinstance(root, dict)  # noqa: S101
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("home", str(summary["home"]))
+    table.add_row("root", str(root["subject"]))
+    table.add_row("  key", f"{root['key']}, "
+                  + ("in the home" if root["key_in_home"] else "offline")
+                  + (", encrypted" if summary["key_encrypted"] else ""))
+    table.add_row("  valid until", str(root["not_after"]))
+    table.add_row("  sha256", str(root["fingerprint_sha256"]))
+    inter = summary.get("intermediate")
+    if isinstance(inter, dict):
+        table.add_row("intermediate", str(inter["subject"]))
+        table.add_row("  valid until", str(inter["not_after"]))
+        if inter["permitted"]:
+            table.add_row("  permitted", ", ".join(inter["permitted"]))
+    crl = summary["crl"]
+    assert isinstance(crl, dict)  # noqa: S101
+    table.add_row("CRL", f"#{crl['number']}, {crl['revoked']} revoked, next update "
+                  f"{crl['next_update']}" + (" [red](STALE: run `trustwire ca crl`)[/]"
+                                             if crl["stale"] else ""))
+    counts = summary["certificates"]
+    assert isinstance(counts, dict)  # noqa: S101
+    table.add_row("certificates", ", ".join(f"{v} {k}" for k, v in counts.items() if v) or "none")
+    console.print(table)
+
+
+@ca.command("crl")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also write the CRL here.")
+@passphrase_option
+@click.pass_obj
+def ca_crl(state: AppState, out: Path | None, passphrase_file: Path | None) -> None:
+    """Sign a fresh CRL (new number and nextUpdate) into HOME/ca/crl.pem."""
+    home = state.home
+    crl = home.regenerate_crl(passphrase=read_passphrase(passphrase_file))
+    if out is not None:
+        atomic_write(out, crl.public_bytes(serialization.Encoding.PEM), mode=0o644)
+    next_update = crl.next_update_utc
+    click.echo(
+        f"CRL #{crl_number(crl)} with {len(list(crl))} revoked certificate(s) written to "
+        f"{home.crl_path}" + (f" and {out}" if out else "")
+        + (f"; next update {fmt_time(next_update)}" if next_update else ""),
+    )
+
+
+@ca.command("export-root")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="Directory to move the root key (and a copy of ca.crt) into.")
+@click.pass_obj
+def ca_export_root(state: AppState, out: Path) -> None:
+    """Move the root key out of the home so it can be kept offline."""
+    dest = state.home.export_root(out)
+    click.echo(f"Root key moved to {dest} (0600); the intermediate keeps signing certificates.")
+    click.echo("Keep it offline; the home now holds only ca.crt for the root.")

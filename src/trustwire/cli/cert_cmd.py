@@ -1,0 +1,340 @@
+"""``trustwire cert``: issue, request, sign, list, show, lint, revoke and renew certificates."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
+from rich import box
+from rich.table import Table
+
+from trustwire.cli.common import (
+    AppState,
+    echo_json,
+    fmt_time,
+    kind_options,
+    lifetime_options,
+    out_console,
+    passphrase_option,
+    read_passphrase,
+    resolve_kind,
+    resolve_lifetime,
+)
+from trustwire.errors import ConfigError, PKIError
+from trustwire.pki._files import atomic_write, ensure_private_dir, staged_writes
+from trustwire.pki.ca import utcnow
+from trustwire.pki.crl import RevocationReason
+from trustwire.pki.info import describe_certificate
+from trustwire.pki.inventory import Record, State, Status
+from trustwire.pki.keys import KeyType, private_key_pem, signing_hash
+from trustwire.pki.lint import Purpose, Severity, lint_certificate
+from trustwire.pki.names import SubjectAltNames, validate_cert_name
+from trustwire.pki.store import load_certificates
+
+__all__ = ["cert"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+KEY_TYPES = [k.value for k in KeyType]
+DEFAULT_LIFETIME = dt.timedelta(days=90)
+_STATUS_STYLE = {
+    Status.VALID: "green", Status.EXPIRING_SOON: "yellow", Status.EXPIRED: "red",
+    Status.NOT_YET_VALID: "yellow", Status.REVOKED: "red",
+}
+
+
+def _san_options(func: F) -> F:
+    for flag, meta, text in (
+        ("--uri", "URI", "URI SAN such as spiffe://example.org/service (repeatable)."),
+        ("--ip", "ADDRESS", "IP address SAN (repeatable)."),
+        ("--dns", "HOST", "DNS name SAN (repeatable)."),
+    ):
+        func = click.option(flag, multiple=True, metavar=meta, help=text)(func)
+    return func
+
+
+@click.group()
+def cert() -> None:
+    """Issue and manage leaf certificates."""
+
+
+def _print_issued(record: Record, cert_path: Path, key_path: Path | None) -> None:
+    console = out_console()
+    names = ", ".join(record.sans.describe()) or "none"
+    console.print(f"Issued [bold]{record.name}[/] ({record.kind.value}, serial {record.serial_hex})")
+    console.print(f"  names:       {names}")
+    console.print(f"  valid until: {fmt_time(record.not_after)}")
+    console.print(f"  certificate: {cert_path}")
+    if key_path is not None:
+        console.print(f"  key:         {key_path} (0600)")
+
+
+@cert.command("issue")
+@click.argument("name")
+@kind_options
+@_san_options
+@lifetime_options
+@click.option("--key-type", type=click.Choice(KEY_TYPES), default="ecdsa-p256", show_default=True)
+@click.option("--ou", default=None, help="Organizational unit in the subject (for --allow-ou).")
+@passphrase_option
+@click.option("--json", "as_json", is_flag=True, help="Print the new record as JSON.")
+@click.pass_obj
+def cert_issue(
+    state: AppState, name: str, server: bool, client: bool, both: bool, dns: tuple[str, ...],
+    ip: tuple[str, ...], uri: tuple[str, ...], days: int | None, hours: int | None,
+    key_type: str, ou: str | None, passphrase_file: Path | None, as_json: bool,
+) -> None:
+    """Issue a certificate and key named NAME (CN = NAME).
+
+    A server certificate without --dns or --ip gets NAME as its DNS name.
+    """
+    kind = resolve_kind(server, client, both)
+    validate_cert_name(name)
+    sans = SubjectAltNames.parse(dns=dns, ips=ip, uris=uri)
+    home = state.home
+    record = home.issue(
+        name, kind=kind, sans=sans, key_type=KeyType(key_type),
+        lifetime=resolve_lifetime(days, hours) or DEFAULT_LIFETIME, organizational_unit=ou,
+        passphrase=read_passphrase(passphrase_file),
+    )
+    if as_json:
+        echo_json(record.as_json(utcnow()))
+        return
+    _print_issued(record, home.cert_path(name), home.key_path(name))
+
+
+@cert.command("request")
+@click.argument("name")
+@_san_options
+@click.option("--key-type", type=click.Choice(KEY_TYPES), default="ecdsa-p256", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="Directory for NAME.key (0600) and NAME.csr.")
+def cert_request(
+    name: str, dns: tuple[str, ...], ip: tuple[str, ...], uri: tuple[str, ...], key_type: str,
+    out: Path,
+) -> None:
+    """Make a key and a CSR where the key will live; no CA needed.
+
+    Send NAME.csr to the CA (`trustwire cert sign`); the key never leaves OUT.
+    """
+    validate_cert_name(name)
+    sans = SubjectAltNames.parse(dns=dns, ips=ip, uris=uri)
+    key_path, csr_path = out / f"{name}.key", out / f"{name}.csr"
+    if key_path.exists():
+        raise PKIError(f"{key_path} already exists; refusing to overwrite a private key",
+                       hint="choose another --out directory or NAME")
+    key = KeyType(key_type).generate()
+    builder = x509.CertificateSigningRequestBuilder().subject_name(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]),
+    )
+    if not sans.is_empty():
+        builder = builder.add_extension(sans.to_extension(), critical=False)
+    csr = builder.sign(key, signing_hash(key))  # type: ignore[arg-type]
+    ensure_private_dir(out)
+    with staged_writes() as batch:
+        batch.stage(key_path, private_key_pem(key), 0o600)
+        batch.stage(csr_path, csr.public_bytes(serialization.Encoding.PEM), 0o644)
+    click.echo(f"Key written to {key_path} (0600); it stays here.")
+    click.echo(f"CSR written to {csr_path}; sign it with: trustwire cert sign {csr_path} --client")
+
+
+@cert.command("sign")
+@click.argument("csr", type=click.Path(path_type=Path, dir_okay=False))
+@kind_options
+@lifetime_options
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also write the certificate chain here.")
+@passphrase_option
+@click.pass_obj
+def cert_sign(
+    state: AppState, csr: Path, server: bool, client: bool, both: bool, days: int | None,
+    hours: int | None, out: Path | None, passphrase_file: Path | None,
+) -> None:
+    """Check a CSR (signature, names, name constraints) and sign it."""
+    kind = resolve_kind(server, client, both)
+    try:
+        data = csr.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the CSR {csr}: {exc.strerror}") from exc
+    home = state.home
+    record, issued = home.sign_csr(
+        data, source=str(csr), kind=kind,
+        lifetime=resolve_lifetime(days, hours) or DEFAULT_LIFETIME,
+        passphrase=read_passphrase(passphrase_file),
+    )
+    if out is not None:
+        atomic_write(out, issued.cert_chain_pem.bytes(), mode=0o644)
+    _print_issued(record, home.cert_path(record.name), None)
+    if out is not None:
+        click.echo(f"  copy:        {out}")
+
+
+@cert.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--all", "show_all", is_flag=True, help="Include superseded certificates.")
+@click.pass_obj
+def cert_list(state: AppState, as_json: bool, show_all: bool) -> None:
+    """List certificates with their status (valid, expiring soon, expired, revoked)."""
+    now = utcnow()
+    with state.home.inventory() as inventory:
+        records = [r for r in inventory.all() if show_all or r.state is not State.SUPERSEDED]
+    if as_json:
+        echo_json([r.as_json(now) for r in records])
+        return
+    console = out_console()
+    if not records:
+        console.print("No certificates yet; issue one with `trustwire cert issue NAME --client`.")
+        return
+    table = Table(title=f"Certificates in {state.home.root}", box=box.SIMPLE_HEAD)
+    for column in ("name", "kind", "status", "expires", "names", "serial"):
+        table.add_column(column, overflow="fold")
+    for r in records:
+        status = r.status(now)
+        label = status.value + (" (superseded)" if r.state is State.SUPERSEDED else "")
+        table.add_row(
+            r.name, r.kind.value, f"[{_STATUS_STYLE[status]}]{label}[/]",
+            f"{r.not_after:%Y-%m-%d %H:%M}", ", ".join(r.sans.describe()), r.serial_hex[:12],
+        )
+    console.print(table)
+
+
+@cert.command("show")
+@click.argument("target")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def cert_show(state: AppState, target: str, as_json: bool) -> None:
+    """Show a certificate by NAME or serial from the inventory, or any certificate FILE."""
+    now = utcnow()
+    path = Path(target)
+    record: Record | None = None
+    if path.is_file():
+        certificate = load_certificates(path.read_bytes(), source=target)[0]
+    else:
+        home = state.home
+        with home.inventory() as inventory:
+            record = home.find(inventory, target, newest=True)
+        certificate = record.certificate()
+    info = describe_certificate(certificate)
+    data: dict[str, object] = info.as_json()
+    if record is not None:
+        data.update(name=record.name, kind=record.kind.value, state=record.state.value,
+                    status=record.status(now).value,
+                    revoked_at=record.revoked_at.isoformat() if record.revoked_at else None,
+                    revocation_reason=(record.revocation_reason.value
+                                       if record.revocation_reason else None))
+    if as_json:
+        echo_json(data)
+        return
+    table = Table(show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for key in ("name", "status", "subject", "issuer", "serial", "not_before", "not_after", "key",
+                "signature_algorithm", "extended_key_usage", "sans", "fingerprint_sha256",
+                "revoked_at", "revocation_reason"):
+        value = data.get(key)
+        if value in (None, [], {}):
+            continue
+        if key == "sans":
+            value = ", ".join(info.sans.describe()) or "none"
+        elif isinstance(value, list):
+            value = ", ".join(str(v) for v in value)
+        table.add_row(key.replace("_", " "), str(value))
+    out_console().print(table)
+
+
+@cert.command("lint")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--purpose", type=click.Choice([p.value for p in Purpose]), default="auto",
+              show_default=True, help="Intended use of the first certificate.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def cert_lint(file: Path, purpose: str, as_json: bool) -> int:
+    """Explain why a certificate would fail strict verification (exit 1 if it would).
+
+    The first certificate in FILE is checked for PURPOSE; any further ones as CAs.
+    """
+    certs = load_certificates(file.read_bytes(), source=str(file))
+    results = []
+    for index, certificate in enumerate(certs):
+        findings = lint_certificate(
+            certificate, purpose=Purpose(purpose) if index == 0 else Purpose.CA,
+        )
+        results.append((certificate, findings))
+    errors = sum(1 for _, fs in results for f in fs if f.severity is Severity.ERROR)
+    if as_json:
+        echo_json({
+            "file": str(file),
+            "ok": errors == 0,
+            "certificates": [
+                {"subject": c.subject.rfc4514_string(), "serial": format(c.serial_number, "x"),
+                 "findings": [f.as_json() for f in fs]}
+                for c, fs in results
+            ],
+        })
+        return 1 if errors else 0
+    console = out_console()
+    for certificate, findings in results:
+        console.print(f"[bold]{certificate.subject.rfc4514_string() or '(empty subject)'}[/]")
+        if not findings:
+            console.print("  [green]clean[/]: strict verification has nothing to object to")
+        for f in findings:
+            colour = "red" if f.severity is Severity.ERROR else "yellow"
+            console.print(f"  [{colour}]{f.severity.value}[/] {f.code}: {f.message}")
+            console.print(f"      [dim]({f.reference})[/]")
+    console.print(
+        f"{errors} error(s): strict verification would fail" if errors
+        else "No errors: strict verification would pass.",
+    )
+    return 1 if errors else 0
+
+
+@cert.command("revoke")
+@click.argument("target", metavar="NAME|SERIAL")
+@click.option("--reason", default="unspecified", show_default=True,
+              help="RFC 5280 reason: " + ", ".join(r.value for r in RevocationReason) + ".")
+@click.option("--dry-run", is_flag=True, help="Show what would be revoked; change nothing.")
+@passphrase_option
+@click.pass_obj
+def cert_revoke(
+    state: AppState, target: str, reason: str, dry_run: bool, passphrase_file: Path | None,
+) -> None:
+    """Revoke a certificate and regenerate the CRL that servers load."""
+    why = RevocationReason.parse(reason)
+    home = state.home
+    if dry_run:
+        with home.inventory() as inventory:
+            record = home.find(inventory, target)
+        if record.state is State.REVOKED:
+            raise PKIError(f"{record.name} (serial {record.serial_hex}) is already revoked")
+        click.echo(f"Would revoke {record.name} (serial {record.serial_hex}, "
+                   f"{record.status(utcnow()).value}) with reason {why.value}; nothing changed.")
+        return
+    record = home.revoke(target, reason=why, passphrase=read_passphrase(passphrase_file))
+    click.echo(f"Revoked {record.name} (serial {record.serial_hex}, reason {why.value}).")
+    click.echo(f"CRL updated: {home.crl_path}; servers that load it refuse this certificate.")
+
+
+@cert.command("renew")
+@click.argument("name")
+@lifetime_options
+@click.option("--revoke-old", is_flag=True, help="Revoke the old certificate (reason superseded).")
+@passphrase_option
+@click.pass_obj
+def cert_renew(
+    state: AppState, name: str, days: int | None, hours: int | None, revoke_old: bool,
+    passphrase_file: Path | None,
+) -> None:
+    """Issue NAME again with a fresh key; same kind and names."""
+    home = state.home
+    record = home.renew(
+        name, lifetime=resolve_lifetime(days, hours), revoke_old=revoke_old,
+        passphrase=read_passphrase(passphrase_file),
+    )
+    _print_issued(record, home.cert_path(name), home.key_path(name))
+    click.echo("  old certificate: " + ("revoked (superseded)" if revoke_old
+                                        else "still valid until it expires"))

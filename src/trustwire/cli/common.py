@@ -1,0 +1,150 @@
+"""What every command shares: the home, passphrases, lifetimes, output.
+
+Flags and environment variables are read here and in the command modules
+only; everything below the CLI receives plain values and dataclasses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import stat
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import platformdirs
+from rich.console import Console
+
+from trustwire.errors import ConfigError
+from trustwire.pki.ca import CertKind
+from trustwire.pki.store import Home
+
+__all__ = [
+    "AppState",
+    "echo_json",
+    "err_console",
+    "fmt_time",
+    "kind_options",
+    "lifetime_options",
+    "out_console",
+    "passphrase_option",
+    "read_passphrase",
+    "resolve_home",
+    "resolve_kind",
+    "resolve_lifetime",
+    "warn",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def resolve_home(option: Path | None) -> Path:
+    """``--home``, else ``$TRUSTWIRE_HOME``, else the platform's user data dir."""
+    if option is not None:
+        return option.expanduser()
+    env = os.environ.get("TRUSTWIRE_HOME")
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_data_dir("trustwire"))
+
+
+@dataclass
+class AppState:
+    """Per-invocation state handed to every command via click's context."""
+
+    home_path: Path
+
+    @property
+    def home(self) -> Home:
+        return Home(self.home_path)
+
+
+def out_console() -> Console:
+    """stdout console; created per call so tests capturing stdout see the output."""
+    return Console(file=sys.stdout, highlight=False, soft_wrap=True)
+
+
+def err_console() -> Console:
+    return Console(file=sys.stderr, highlight=False, soft_wrap=True)
+
+
+def warn(message: str) -> None:
+    click.echo(f"warning: {message}", err=True)
+
+
+def echo_json(data: object) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+def fmt_time(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def read_passphrase(path: Path | None) -> bytes | None:
+    """The first line of a passphrase file, without its newline.
+
+    Raises:
+        ConfigError: unreadable or empty file.
+    """
+    if path is None:
+        return None
+    try:
+        data = path.read_bytes()
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise ConfigError(f"cannot read the passphrase file {path}: {exc.strerror}") from exc
+    passphrase = data.splitlines()[0] if data.strip() else b""
+    if not passphrase:
+        raise ConfigError(f"the passphrase file {path} is empty")
+    if mode & (stat.S_IRGRP | stat.S_IROTH):
+        warn(f"{path} is readable by other users; `chmod 600 {path}` keeps the passphrase private")
+    return passphrase
+
+
+def passphrase_option(func: F) -> F:
+    return click.option(
+        "--passphrase-file", type=click.Path(path_type=Path, dir_okay=False),
+        envvar="TRUSTWIRE_PASSPHRASE_FILE", show_envvar=True,
+        help="File whose first line is the CA key's passphrase.",
+    )(func)
+
+
+def kind_options(func: F) -> F:
+    for flag, kind in (("--both", "both"), ("--client", "client"), ("--server", "server")):
+        func = click.option(
+            flag, kind, is_flag=True, default=False,
+            help={"server": "TLS server certificate (EKU serverAuth).",
+                  "client": "TLS client certificate (EKU clientAuth).",
+                  "both": "Both server and client (EKU serverAuth and clientAuth)."}[kind],
+        )(func)
+    return func
+
+
+def resolve_kind(server: bool, client: bool, both: bool) -> CertKind:
+    chosen = [k for k, on in (("server", server), ("client", client), ("both", both)) if on]
+    if len(chosen) != 1:
+        raise click.UsageError("choose exactly one of --server, --client or --both")
+    return CertKind(chosen[0])
+
+
+def lifetime_options(func: F) -> F:
+    func = click.option("--hours", type=click.IntRange(min=1), default=None,
+                        help="Lifetime in hours, for short-lived certificates.")(func)
+    return click.option("--days", type=click.IntRange(min=1), default=None,
+                        help="Lifetime in days (default 90, at most 397).")(func)
+
+
+def resolve_lifetime(days: int | None, hours: int | None) -> dt.timedelta | None:
+    """The lifetime asked for, or None when neither --days nor --hours was given."""
+    if days is not None and hours is not None:
+        raise click.UsageError("give either --days or --hours, not both")
+    if days is not None:
+        return dt.timedelta(days=days)
+    if hours is not None:
+        return dt.timedelta(hours=hours)
+    return None

@@ -1,0 +1,1 @@
+"""TLS: hardened contexts, peer identity, handshake diagnosis."""
