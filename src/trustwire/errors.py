@@ -21,7 +21,8 @@ The shape follows STYLE.md::
     |   `-- RemoteProtocolError peer sent bad data; FrameTooLarge
     `-- StreamError
         +-- ConnectionClosed    we closed it
-        `-- ConnectionBroken    peer/transport failed; __cause__ ssl/OSError
+        +-- ConnectionBroken    peer/transport failed; __cause__ ssl/OSError
+        `-- Timeout             (also a TimeoutError) no answer in time
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ __all__ = [
     "StoreError",
     "StreamError",
     "TLSError",
+    "Timeout",
     "TrustwireError",
 ]
 
@@ -187,3 +189,7 @@ class ConnectionClosed(StreamError):
 
 class ConnectionBroken(StreamError):
     """The peer or the transport broke the connection (see ``__cause__``)."""
+
+
+class Timeout(StreamError, TimeoutError):
+    """The peer did not answer within the timeout."""

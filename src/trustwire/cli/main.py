@@ -20,6 +20,7 @@ from trustwire.cli.ca_cmd import ca
 from trustwire.cli.cert_cmd import cert
 from trustwire.cli.common import AppState, resolve_home
 from trustwire.cli.demo_cmd import demo
+from trustwire.cli.serve_cmd import send, serve
 from trustwire.errors import TrustwireError
 
 __all__ = ["cli", "main", "run"]
@@ -38,6 +39,8 @@ def cli(ctx: click.Context, home: Path | None) -> None:
 
 cli.add_command(ca)
 cli.add_command(cert)
+cli.add_command(serve)
+cli.add_command(send)
 cli.add_command(demo)
 
 

@@ -1,0 +1,1 @@
+"""Observability: the audit log (JSON lines) and Prometheus metrics."""

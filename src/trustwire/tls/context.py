@@ -1,0 +1,223 @@
+"""One SSLContext factory per side, with a reason written next to every default.
+
+DESIGN.md's TLS defaults: TLS 1.2 minimum, 1.3 preferred; AEAD cipher suites
+with ECDHE only; no compression, no renegotiation; hostname verification on;
+client certificates required unless turned off; CRL checked when present;
+strict X.509 verification. They follow Mozilla's server-side TLS guidelines:
+``intermediate`` by default, ``modern`` (TLS 1.3 only) on request.
+
+Configuration is data: :class:`ServerTLS` and :class:`ClientTLS` are frozen
+dataclasses the CLI fills from flags; ``context()`` turns one into an
+``ssl.SSLContext``. Contradictions raise :class:`ConfigError` at construction.
+"""
+
+from __future__ import annotations
+
+import enum
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+from trustwire.errors import ConfigError, TLSError
+from trustwire.pki.store import Home
+
+__all__ = ["INTERMEDIATE_CIPHERS", "ClientTLS", "Profile", "ServerTLS"]
+
+INTERMEDIATE_CIPHERS = ":".join([
+    # Mozilla "intermediate" TLS 1.2 suites, minus the DHE ones: DESIGN.md allows ECDHE only.
+    # All are AEAD with forward secrecy; TLS 1.3 suites are OpenSSL's defaults (all AEAD).
+    "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+    "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+])
+
+
+class Profile(enum.Enum):
+    """Mozilla server-side TLS profile."""
+
+    INTERMEDIATE = "intermediate"
+    """TLS 1.2 and 1.3, AEAD + ECDHE suites: every client from the last decade."""
+    MODERN = "modern"
+    """TLS 1.3 only."""
+
+    @property
+    def minimum_version(self) -> ssl.TLSVersion:
+        return ssl.TLSVersion.TLSv1_3 if self is Profile.MODERN else ssl.TLSVersion.TLSv1_2
+
+
+def _harden(
+    ctx: ssl.SSLContext, profile: Profile, minimum: ssl.TLSVersion | None,
+    maximum: ssl.TLSVersion | None,
+) -> None:
+    floor = minimum or profile.minimum_version
+    if floor < ssl.TLSVersion.TLSv1_2:
+        raise ConfigError("TLS versions below 1.2 are not allowed (RFC 8996 deprecates them)")
+    ctx.minimum_version = floor
+    if maximum is not None:
+        if maximum < floor:
+            raise ConfigError("the maximum TLS version is below the minimum")
+        ctx.maximum_version = maximum
+    # CRIME: compression leaks secrets through ciphertext length.
+    ctx.options |= ssl.OP_NO_COMPRESSION
+    # Renegotiation: the source of triple-handshake and DoS bugs; TLS 1.3 has none.
+    ctx.options |= ssl.OP_NO_RENEGOTIATION
+    # Only forward-secret AEAD suites for TLS 1.2 (no CBC, RSA key exchange, RC4, 3DES, NULL).
+    ctx.set_ciphers(INTERMEDIATE_CIPHERS)
+    # Reject certificates that break RFC 5280 in ways lenient verifiers ignore
+    # (non-critical basicConstraints on CAs, missing AKI, ...), as Python 3.13 does.
+    ctx.verify_flags |= ssl.VERIFY_X509_STRICT
+    # Never accept a chain ending below the trust anchor: the anchor is the root alone.
+    ctx.verify_flags &= ~getattr(ssl, "VERIFY_X509_PARTIAL_CHAIN", 0x80000)
+
+
+def _load_crl(ctx: ssl.SSLContext, crl: Path) -> None:
+    try:
+        ctx.load_verify_locations(cafile=str(crl))
+    except (OSError, ssl.SSLError) as exc:
+        raise TLSError(f"cannot load the CRL {crl}: {_reason(exc)}",
+                       hint="regenerate it with `trustwire ca crl`") from exc
+    # Check the leaf against its issuer's CRL; a missing or expired CRL fails closed.
+    ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+
+
+def _load_ca(ctx: ssl.SSLContext, ca: Path) -> None:
+    try:
+        ctx.load_verify_locations(cafile=str(ca))
+    except (OSError, ssl.SSLError) as exc:
+        raise TLSError(f"cannot load the CA certificate {ca}: {_reason(exc)}") from exc
+
+
+def _load_chain(ctx: ssl.SSLContext, cert: Path, key: Path) -> None:
+    try:
+        ctx.load_cert_chain(certfile=str(cert), keyfile=str(key))
+    except FileNotFoundError as exc:
+        raise TLSError(f"cannot load {exc.filename or cert}: no such file") from exc
+    except (OSError, ssl.SSLError) as exc:
+        reason = _reason(exc)
+        if "KEY_VALUES_MISMATCH" in reason.upper() or "key values mismatch" in reason:
+            raise TLSError(f"the key {key} does not belong to the certificate {cert}",
+                           hint="pass the key that was issued with this certificate") from exc
+        raise TLSError(f"cannot load the certificate {cert} and key {key}: {reason}") from exc
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLError) and exc.reason:
+        return str(exc.reason).replace("_", " ").lower()
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerTLS:
+    """How a server speaks TLS.
+
+    Raises:
+        ConfigError: client authentication without a CA, a CRL without a CA.
+    """
+
+    cert: Path
+    """Certificate chain file (leaf first, then intermediates)."""
+    key: Path
+    """Private key file."""
+    ca: Path | None = None
+    """CA that issues client certificates; required unless ``client_auth`` is off."""
+    crl: Path | None = None
+    """CRL to check client certificates against."""
+    client_auth: bool = True
+    """Require a client certificate (mutual TLS)."""
+    profile: Profile = Profile.INTERMEDIATE
+    minimum_version: ssl.TLSVersion | None = None
+    """Override the profile's lowest version (never below TLS 1.2)."""
+    maximum_version: ssl.TLSVersion | None = None
+    """Cap the version, for tests and interop checks."""
+    keylog_filename: str | None = None
+    """Write TLS secrets here (for Wireshark); only ever set from SSLKEYLOGFILE."""
+
+    def __post_init__(self) -> None:
+        if self.client_auth and self.ca is None:
+            raise ConfigError("requiring client certificates needs a CA to verify them",
+                              hint="pass --ca FILE (or --identity), or --no-client-auth")
+        if self.crl is not None and self.ca is None:
+            raise ConfigError("a CRL needs the CA it belongs to")
+
+    @classmethod
+    def from_identity(cls, home: Home | Path | str, name: str, **options: object) -> ServerTLS:
+        """The identity NAME from a home: its chain and key, the home's root and CRL."""
+        files = (home if isinstance(home, Home) else Home(home)).identity(name)
+        return cls(cert=files.cert, key=files.key, ca=files.ca, crl=files.crl, **options)  # type: ignore[arg-type]
+
+    def context(self) -> ssl.SSLContext:
+        """A fresh server context.
+
+        Raises:
+            TLSError: unreadable or mismatched certificate, key, CA or CRL.
+        """
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        _harden(ctx, self.profile, self.minimum_version, self.maximum_version)
+        _load_chain(ctx, self.cert, self.key)
+        if self.ca is not None:
+            _load_ca(ctx, self.ca)
+        if self.crl is not None:
+            _load_crl(ctx, self.crl)
+        ctx.verify_mode = ssl.CERT_REQUIRED if self.client_auth else ssl.CERT_NONE
+        if self.keylog_filename:
+            ctx.keylog_filename = self.keylog_filename
+        return ctx
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClientTLS:
+    """How a client speaks TLS.
+
+    Raises:
+        ConfigError: a certificate without its key or the reverse.
+    """
+
+    ca: Path | None = None
+    """CA to verify the server with; None means the system's trust store."""
+    cert: Path | None = None
+    """Client certificate chain (for mutual TLS)."""
+    key: Path | None = None
+    crl: Path | None = None
+    """CRL to check the server's certificate against."""
+    server_name: str | None = None
+    """Name to send as SNI and verify the certificate against, instead of the host."""
+    profile: Profile = Profile.INTERMEDIATE
+    minimum_version: ssl.TLSVersion | None = None
+    maximum_version: ssl.TLSVersion | None = None
+    keylog_filename: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.cert is None) != (self.key is None):
+            raise ConfigError("a client certificate needs its key and the reverse",
+                              hint="pass both --cert and --key")
+
+    @classmethod
+    def from_identity(cls, home: Home | Path | str, name: str, **options: object) -> ClientTLS:
+        files = (home if isinstance(home, Home) else Home(home)).identity(name)
+        return cls(ca=files.ca, cert=files.cert, key=files.key, crl=files.crl, **options)  # type: ignore[arg-type]
+
+    @property
+    def presents_certificate(self) -> bool:
+        return self.cert is not None
+
+    def context(self) -> ssl.SSLContext:
+        """A fresh client context (hostname and certificate verification always on).
+
+        Raises:
+            TLSError: unreadable files.
+        """
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED + check_hostname
+        _harden(ctx, self.profile, self.minimum_version, self.maximum_version)
+        if self.ca is not None:
+            _load_ca(ctx, self.ca)
+        else:
+            ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
+        if self.cert is not None and self.key is not None:
+            _load_chain(ctx, self.cert, self.key)
+        if self.crl is not None:
+            _load_crl(ctx, self.crl)
+        if self.keylog_filename:
+            ctx.keylog_filename = self.keylog_filename
+        return ctx

@@ -1,0 +1,85 @@
+"""Who is on the other end: the identity in a peer's verified certificate."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import NameOID
+
+__all__ = ["PeerIdentity"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PeerIdentity:
+    """Facts from the peer's leaf certificate, after OpenSSL verified its chain.
+
+    Only a certificate that passed verification becomes a PeerIdentity, so a
+    policy decision on these fields is a decision on a proven identity.
+    """
+
+    common_name: str | None
+    organizational_units: tuple[str, ...]
+    dns: tuple[str, ...]
+    ips: tuple[str, ...]
+    uris: tuple[str, ...]
+    serial: int
+    fingerprint: str
+    """SHA-256 of the DER certificate, lower-case hex without colons."""
+    not_before: dt.datetime
+    not_after: dt.datetime
+    issuer: str
+
+    @classmethod
+    def from_der(cls, der: bytes) -> PeerIdentity:
+        """Parse a DER certificate; results are cached, since one client reconnects often."""
+        return _parse(der)
+
+    @property
+    def serial_hex(self) -> str:
+        return format(self.serial, "x")
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "cn": self.common_name,
+            "ou": list(self.organizational_units),
+            "dns": list(self.dns),
+            "ip": list(self.ips),
+            "uri": list(self.uris),
+            "serial": self.serial_hex,
+            "fingerprint_sha256": self.fingerprint,
+            "not_after": self.not_after.isoformat(),
+        }
+
+    def __str__(self) -> str:
+        if self.common_name:
+            return f"CN={self.common_name}"
+        names = self.uris or self.dns or self.ips
+        return names[0] if names else f"serial {self.serial_hex}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(der: bytes) -> PeerIdentity:
+    cert = x509.load_der_x509_certificate(der)
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        dns = tuple(san.get_values_for_type(x509.DNSName))
+        ips = tuple(str(i) for i in san.get_values_for_type(x509.IPAddress))
+        uris = tuple(san.get_values_for_type(x509.UniformResourceIdentifier))
+    except x509.ExtensionNotFound:
+        dns, ips, uris = (), (), ()
+    cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    ous = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
+    return PeerIdentity(
+        common_name=str(cns[0].value) if cns else None,
+        organizational_units=tuple(str(o.value) for o in ous),
+        dns=dns, ips=ips, uris=uris,
+        serial=cert.serial_number,
+        fingerprint=cert.fingerprint(hashes.SHA256()).hex(),
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        issuer=cert.issuer.rfc4514_string(),
+    )

@@ -1,0 +1,367 @@
+"""TLS over a raw asyncio transport, driven by ``ssl.SSLObject`` and memory BIOs.
+
+Theory of operation
+-------------------
+asyncio's SSL transport (uvloop's too) handles the handshake internally: a
+failed handshake never reaches the protocol, so nobody can say *why* it
+failed or write an audit line, and CPython's version keeps a 256 KiB read
+buffer per connection. trustwire drives OpenSSL itself::
+
+    kernel --read--> shared read buffer --> incoming MemoryBIO --> SSLObject.read
+        --> shared plaintext buffer --> app.tls_data(view)
+    app.write(data) --> SSLObject.write --> outgoing MemoryBIO --> transport.write
+
+The two large buffers are shared by every connection of a thread (a read is
+fully processed before the next one starts), so an idle connection costs
+only its OpenSSL state and a few small Python objects. OpenSSL runs with
+``SSL_MODE_RELEASE_BUFFERS`` (CPython sets it), so idle connections hold no
+record buffers either.
+
+The application object (:class:`TLSApp`) gets plain callbacks; the view
+passed to ``tls_data`` is only valid during the call (copy what you keep).
+
+Edge cases
+----------
+* EOF or reset before the handshake completes: ``tls_failed`` with a
+  ``closed`` diagnosis; the transport is closed.
+* A handshake error: the alert OpenSSL queued is sent before closing, so the
+  peer learns why; ``tls_failed`` gets the diagnosis.
+* An alert after the handshake (TLS 1.3 clients learn that the server
+  refused their certificate only on their first read): ``tls_failed`` with
+  ``after_handshake=True`` and the diagnosis.
+* TCP EOF without close_notify: ``tls_eof(clean=False)``; with close_notify:
+  ``tls_eof(clean=True)``. Either way the write side stays usable (TLS 1.3
+  half-close) until the app closes.
+* ``write(b"")`` does nothing; ``close()`` and ``abort()`` are idempotent;
+  writing after close raises ``ConnectionClosed``.
+* Cancellation mid-handshake is the owner's job: it calls ``abort()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import ssl
+import threading
+from collections.abc import Callable
+from typing import Protocol
+
+from cryptography import x509
+
+from trustwire.errors import ConnectionClosed
+from trustwire.tls.diagnose import Diagnosis, diagnose, diagnose_eof
+from trustwire.tls.identity import PeerIdentity
+
+__all__ = ["READ_SIZE", "TLSApp", "TLSProtocol", "TLSState"]
+
+READ_SIZE = 64 * 1024
+"""Bytes read from the kernel per call. 64 KiB holds four full TLS records and
+keeps each connection's incoming BIO (which never shrinks) small; bench/ compares
+16, 64 and 256 KiB."""
+
+PLAIN_SIZE = 256 * 1024
+"""Plaintext delivered to the app per call: large, so bulk paths write in big chunks."""
+
+
+class TLSState(enum.Enum):
+    HANDSHAKING = "handshaking"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class TLSApp(Protocol):
+    """What a :class:`TLSProtocol` tells its application."""
+
+    def tls_established(self, tls: TLSProtocol) -> None: ...
+    def tls_data(self, data: memoryview) -> None: ...
+    def tls_eof(self, clean: bool) -> None: ...
+    def tls_failed(self, exc: BaseException, diagnosis: Diagnosis, after_handshake: bool) -> None: ...
+    def tls_closed(self) -> None: ...
+    def tls_pause_writing(self) -> None: ...
+    def tls_resume_writing(self) -> None: ...
+
+
+class _Buffers(threading.local):
+    def __init__(self) -> None:
+        self.read = memoryview(bytearray(READ_SIZE))
+        self.plain = memoryview(bytearray(PLAIN_SIZE))
+
+
+_buffers = _Buffers()
+
+
+class TLSProtocol(asyncio.BufferedProtocol):
+    """One TLS connection over a TCP transport.
+
+    Args:
+        context: server or client SSLContext.
+        app: receives the callbacks.
+        server_side: True for the accepting end.
+        server_hostname: SNI and name to verify (client only).
+    """
+
+    __slots__ = (
+        "_app",
+        "_closing",
+        "_got_eof",
+        "_high_water",
+        "_incoming",
+        "_outgoing",
+        "_own_cert",
+        "_presents",
+        "_read_paused",
+        "_sslobj",
+        "bytes_in",
+        "bytes_out",
+        "on_read",
+        "peer",
+        "peername",
+        "server_side",
+        "state",
+        "transport",
+    )
+
+    def __init__(self, context: ssl.SSLContext, app: TLSApp, *, server_side: bool,
+                 server_hostname: str | None = None, write_high_water: int | None = None,
+                 own_cert: x509.Certificate | None = None, presents_cert: bool = False) -> None:
+        self._app = app
+        self._own_cert = own_cert
+        self._presents = presents_cert
+        self._high_water = write_high_water
+        self.peername: str | None = None
+        self.server_side = server_side
+        self._incoming = ssl.MemoryBIO()
+        self._outgoing = ssl.MemoryBIO()
+        self._sslobj = context.wrap_bio(self._incoming, self._outgoing, server_side=server_side,
+                                        server_hostname=server_hostname)
+        self.state = TLSState.HANDSHAKING
+        self.transport: asyncio.Transport | None = None
+        self.peer: PeerIdentity | None = None
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self._read_paused = False
+        self._closing = False
+        self._got_eof = False
+        self.on_read: Callable[[], None] | None = None
+        """Called after every read is processed (the async client watches for tickets)."""
+
+    # -- facts ----------------------------------------------------------------------------------
+
+    @property
+    def role(self) -> str:
+        return "server" if self.server_side else "client"
+
+    def version(self) -> str | None:
+        return self._sslobj.version()
+
+    def cipher(self) -> str | None:
+        info = self._sslobj.cipher()
+        return info[0] if info else None
+
+    def session_ticket_received(self) -> bool:
+        """True once a TLS 1.3 server has sent a session ticket: proof it accepted us."""
+        session = self._sslobj.session
+        return bool(session is not None and session.has_ticket)
+
+
+    # -- asyncio protocol -----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports do not subclass asyncio.Transport; they implement it.
+        self.transport = transport  # type: ignore[assignment]
+        if self._high_water is not None:
+            transport.set_write_buffer_limits(high=self._high_water)  # type: ignore[attr-defined]
+        address = transport.get_extra_info("peername")
+        if address:
+            host = str(address[0])
+            self.peername = f"[{host}]:{address[1]}" if ":" in host else f"{host}:{address[1]}"
+        if not self.server_side:
+            self._drive()  # the ClientHello
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return _buffers.read
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._incoming.write(_buffers.read[:nbytes])
+        self._drive()
+        if self.on_read is not None:
+            self.on_read()
+
+    def eof_received(self) -> bool:
+        if self.state is TLSState.HANDSHAKING:
+            self._handshake_failed(EOFError("EOF during handshake"), diagnose_eof(self.role))
+            return False
+        # Everything that arrived was already decrypted in buffer_updated. Not telling
+        # the BIO: OpenSSL would turn a missing close_notify into an error, and the
+        # app decides what a truncated stream means (tls_eof(clean=False)).
+        if self.state is TLSState.OPEN and not self._got_eof:
+            self._got_eof = True
+            self._app.tls_eof(False)
+        return self.state is TLSState.OPEN  # keep the write side open (half-close)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        was = self.state
+        self.state = TLSState.CLOSED
+        if was is TLSState.HANDSHAKING and not self._closing:
+            self._app.tls_failed(exc or EOFError("connection lost"), diagnose_eof(self.role), False)
+        self._app.tls_closed()
+        self.transport = None
+
+    def pause_writing(self) -> None:
+        self._app.tls_pause_writing()
+
+    def resume_writing(self) -> None:
+        self._app.tls_resume_writing()
+
+    # -- driving OpenSSL ------------------------------------------------------------------------
+
+    def _drive(self) -> None:
+        if self.state is TLSState.HANDSHAKING:
+            try:
+                self._sslobj.do_handshake()
+            except ssl.SSLWantReadError:
+                self._flush()
+                return
+            except (ssl.SSLError, OSError) as exc:
+                self._flush()  # the alert OpenSSL queued tells the peer why
+                self._handshake_failed(exc, None)
+                return
+            self._flush()
+            self.state = TLSState.OPEN
+            der = self._sslobj.getpeercert(binary_form=True)
+            self.peer = PeerIdentity.from_der(der) if der else None
+            self._app.tls_established(self)
+        if self.state is TLSState.OPEN and not self._read_paused:
+            self._read_plaintext()
+
+    def _read_plaintext(self) -> None:
+        plain = _buffers.plain
+        size = len(plain)
+        total = 0
+        read = self._sslobj.read
+        while self.state is TLSState.OPEN and not self._read_paused:
+            try:
+                n: int = read(size - total, plain[total:])  # type: ignore[assignment]
+            except ssl.SSLWantReadError:
+                break
+            except (ssl.SSLError, OSError) as exc:
+                if total:
+                    self._deliver(plain[:total])
+                self._flush()
+                self._failed_after_handshake(exc)
+                return
+            if not n:  # close_notify
+                if total:
+                    self._deliver(plain[:total])
+                    total = 0
+                self._flush()
+                if not self._got_eof and self.state is TLSState.OPEN:
+                    self._got_eof = True
+                    self._app.tls_eof(True)
+                return
+            total += n
+            if total == size:
+                self._deliver(plain)
+                total = 0
+        if total:
+            self._deliver(plain[:total])
+        if self.state is TLSState.OPEN:
+            self._flush()  # tickets, key updates, replies written by the app
+
+    def _deliver(self, view: memoryview) -> None:
+        self.bytes_in += len(view)
+        self._app.tls_data(view)
+
+    def _flush(self) -> None:
+        data = self._outgoing.read()
+        if data and self.transport is not None:
+            self.transport.write(data)
+
+    def _handshake_failed(self, exc: BaseException, diagnosis: Diagnosis | None) -> None:
+        if self.state is TLSState.CLOSED:
+            return
+        self.state = TLSState.CLOSED
+        self._closing = True
+        if diagnosis is None:
+            diagnosis = self._diagnose(exc)
+        self._app.tls_failed(exc, diagnosis, False)
+        if self.transport is not None:
+            self.transport.close()
+
+    def _diagnose(self, exc: BaseException) -> Diagnosis:
+        return diagnose(exc, role=self.role, own_cert=self._own_cert, presented=self._presents)
+
+    def _failed_after_handshake(self, exc: BaseException) -> None:
+        self.state = TLSState.CLOSED
+        self._closing = True
+        self._app.tls_failed(exc, self._diagnose(exc), True)
+        if self.transport is not None:
+            self.transport.close()
+
+    # -- used by the application ----------------------------------------------------------------
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Encrypt and send ``data``.
+
+        Raises:
+            ConnectionClosed: after close() or once the connection failed.
+        """
+        if self.state is not TLSState.OPEN or self._closing:
+            raise ConnectionClosed("the TLS connection is closed")
+        if not data:
+            return
+        self._sslobj.write(data)
+        self.bytes_out += len(data)
+        self._flush()
+
+    def write_eof(self) -> None:
+        """Send close_notify (our write side is done) but keep reading: TLS half-close."""
+        if self.state is not TLSState.OPEN or self._closing:
+            return
+        self._closing = True
+        # close_notify is queued even when unwrap() reports it wants the peer's reply,
+        # which is not needed to finish our side.
+        with contextlib.suppress(ssl.SSLWantReadError, ssl.SSLError, OSError):
+            self._sslobj.unwrap()
+        self._flush()
+
+    @property
+    def write_closed(self) -> bool:
+        return self._closing
+
+    def close(self) -> None:
+        """Send close_notify (if not sent) and close the transport once pending data is written."""
+        if self.state is TLSState.OPEN and not self._closing:
+            self.write_eof()
+        self._closing = True
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def abort(self) -> None:
+        """Drop the connection now, discarding unsent data."""
+        self._closing = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    def pause_reading(self) -> None:
+        """Stop delivering data (backpressure); unread bytes stay in the kernel."""
+        if not self._read_paused:
+            self._read_paused = True
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self._read_paused:
+            self._read_paused = False
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.resume_reading()
+                # Records already in the BIO would otherwise wait for the next packet.
+                asyncio.get_running_loop().call_soon(self._resume_drive)
+
+    def _resume_drive(self) -> None:
+        if self.state is TLSState.OPEN and not self._read_paused:
+            self._read_plaintext()
+
+    def get_write_buffer_size(self) -> int:
+        return self.transport.get_write_buffer_size() if self.transport is not None else 0
