@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/trustwire demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests $(wildcard bench)
+	$(BIN)/ruff check src tests examples $(wildcard bench)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src

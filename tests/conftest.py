@@ -17,6 +17,7 @@ from trustwire.cli.main import main
 from trustwire.pki.ca import CertKind
 from trustwire.pki.names import SubjectAltNames
 from trustwire.pki.store import Home
+from trustwire.tls.context import ClientTLS, ServerTLS
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -106,6 +107,51 @@ def session_home(tmp_path_factory: pytest.TempPathFactory) -> Home:
     h.issue("mallory", kind=CertKind.CLIENT)
     h.revoke("mallory")
     return h
+
+
+@dataclass
+class Pki:
+    """Every identity the server/client tests need, from one session CA (and a foreign one)."""
+
+    home: Home
+    other: Home
+
+    def client(self, name: str, **options: object) -> ClientTLS:
+        return ClientTLS.from_identity(self.home, name, **options)  # type: ignore[arg-type]
+
+    def server_tls(self, name: str = "server", **options: object) -> ServerTLS:
+        return ServerTLS.from_identity(self.home, name, **options)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """Identities: server (localhost, 127.0.0.1, ::1), elsewhere (wrong name), alice (OU eng),
+    bob (OU sales), both, mallory (revoked), expired, future (not yet valid), and ``other``:
+    a foreign CA with its own alice."""
+    import datetime as dt
+
+    root = tmp_path_factory.mktemp("pki")
+    h = Home(root / "home")
+    h.init_ca(name="session CA")
+    local = SubjectAltNames.parse(dns=["localhost"], ips=["127.0.0.1", "::1"])
+    h.issue("server", kind=CertKind.SERVER, sans=local)
+    h.issue("elsewhere", kind=CertKind.SERVER, sans=SubjectAltNames.parse(dns=["elsewhere.example"]))
+    h.issue("alice", kind=CertKind.CLIENT, organizational_unit="engineering")
+    h.issue("bob", kind=CertKind.CLIENT, organizational_unit="sales")
+    h.issue("both", kind=CertKind.BOTH, sans=local)
+    h.issue("mallory", kind=CertKind.CLIENT)
+    h.revoke("mallory")
+    now = dt.datetime.now(dt.UTC)
+    h.issue("expired", kind=CertKind.CLIENT, lifetime=dt.timedelta(days=1),
+            now=now - dt.timedelta(days=10))
+    h.issue("future", kind=CertKind.CLIENT, now=now + dt.timedelta(days=10))
+    h.issue("expired-server", kind=CertKind.SERVER, sans=local, lifetime=dt.timedelta(days=1),
+            now=now - dt.timedelta(days=10))
+    other = Home(root / "other")
+    other.init_ca(name="foreign CA")
+    other.issue("alice", kind=CertKind.CLIENT)
+    other.issue("server", kind=CertKind.SERVER, sans=local)
+    return Pki(home=h, other=other)
 
 
 def snapshot(root: Path, *, exclude: tuple[str, ...] = ()) -> dict[str, tuple[int, str]]:

@@ -2,11 +2,21 @@
 
 Your own certificate authority (:mod:`trustwire.pki`), servers and clients
 that prove who they are to each other, a tunnel that puts any TCP service
-behind mutual TLS, and a probe that audits any TLS endpoint.
+behind mutual TLS, and a probe that audits any TLS endpoint::
+
+    import trustwire as tw
+
+    server = tw.Server(tw.services.upper, tls=tw.ServerTLS.from_identity(home, "server"),
+                       policy=tw.Policy.build(cn=["alice"]))
+    with tw.connect("localhost", 8443, tls=tw.ClientTLS.from_identity(home, "alice")) as c:
+        print("Response from server:", c.request(b"Hello, server!").decode())
 """
 
 from __future__ import annotations
 
+from trustwire import services
+from trustwire.authz.policy import Decision, Policy
+from trustwire.client import AsyncClient, Client, aconnect, connect
 from trustwire.errors import (
     AccessDenied,
     ConfigError,
@@ -17,23 +27,48 @@ from trustwire.errors import (
     PKIError,
     ProtocolError,
     StreamError,
+    Timeout,
     TLSError,
     TrustwireError,
 )
+from trustwire.pki.store import Home
+from trustwire.server import Connection, Limits, Server, responder, run
+from trustwire.tls.context import ClientTLS, Profile, ServerTLS
+from trustwire.tls.diagnose import Diagnosis
+from trustwire.tls.identity import PeerIdentity
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AccessDenied",
+    "AsyncClient",
+    "Client",
+    "ClientTLS",
     "ConfigError",
+    "Connection",
     "ConnectionBroken",
     "ConnectionClosed",
+    "Decision",
+    "Diagnosis",
     "FrameTooLarge",
     "HandshakeError",
+    "Home",
+    "Limits",
     "PKIError",
+    "PeerIdentity",
+    "Policy",
+    "Profile",
     "ProtocolError",
+    "Server",
+    "ServerTLS",
     "StreamError",
     "TLSError",
+    "Timeout",
     "TrustwireError",
     "__version__",
+    "aconnect",
+    "connect",
+    "responder",
+    "run",
+    "services",
 ]

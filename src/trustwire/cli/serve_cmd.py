@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import socket
 import sys
@@ -33,7 +34,8 @@ __all__ = ["send", "serve"]
 
 
 def _listen_error(host: str, port: int, exc: OSError) -> TrustwireError:
-    return TrustwireError(f"cannot listen on {host or '*'}:{port}: {exc.strerror or exc}",
+    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    return TrustwireError(f"cannot listen on {host or '*'}:{port}: {reason}",
                           hint="pick another port, or stop what is using it")
 
 

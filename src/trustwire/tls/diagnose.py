@@ -206,6 +206,7 @@ def diagnose(exc: BaseException, *, role: Role, own_cert: x509.Certificate | Non
         now: the time (tests pass a fixed clock).
     """
     now = now or dt.datetime.now(dt.UTC)
+    presented = presented or role == "server"  # a server always sends its certificate
     if isinstance(exc, ssl.SSLCertVerificationError):
         return _local_rejection(exc, role)
     reason_code = str(getattr(exc, "reason", "") or "")
@@ -232,6 +233,9 @@ def diagnose(exc: BaseException, *, role: Role, own_cert: x509.Certificate | Non
         return Diagnosis(reason="no-shared-cipher", side=role, what=f"the {peer}'s cipher suites",
                          why="none of them is an AEAD suite with ECDHE that this side accepts",
                          fix=f"enable ECDHE with AES-GCM or ChaCha20-Poly1305 on the {peer}")
+    if reason == "handshake-failure" and role == "client" and not presented:
+        # TLS 1.2 servers answer a missing required certificate with a bare handshake_failure.
+        return _alert_rejection("TLSV13_ALERT_CERTIFICATE_REQUIRED", role, own_cert, presented, now)
     if reason == "handshake-failure":
         return Diagnosis(reason="handshake-failure", side=peer, what=f"this {role}",
                          why=f"the {peer} aborted the handshake (no shared cipher, or a required "

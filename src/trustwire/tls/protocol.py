@@ -240,6 +240,7 @@ class TLSProtocol(asyncio.BufferedProtocol):
         size = len(plain)
         total = 0
         read = self._sslobj.read
+        incoming = self._incoming
         while self.state is TLSState.OPEN and not self._read_paused:
             try:
                 n: int = read(size - total, plain[total:])  # type: ignore[assignment]
@@ -264,10 +265,12 @@ class TLSProtocol(asyncio.BufferedProtocol):
             if total == size:
                 self._deliver(plain)
                 total = 0
+            elif not incoming.pending and not self._sslobj.pending():
+                break  # all consumed: skip the read that would only raise SSLWantReadError
         if total:
             self._deliver(plain[:total])
-        if self.state is TLSState.OPEN:
-            self._flush()  # tickets, key updates, replies written by the app
+        if self.state is TLSState.OPEN and self._outgoing.pending:
+            self._flush()  # tickets, key updates
 
     def _deliver(self, view: memoryview) -> None:
         self.bytes_in += len(view)

@@ -17,6 +17,8 @@ copy per frame (the payload ``bytes``), not one per buffer shift.
 
 from __future__ import annotations
 
+import struct
+
 from trustwire.errors import FrameTooLarge, LocalProtocolError, RemoteProtocolError
 from trustwire.wire.events import NEED_DATA, Closed, Event, Message, NeedData, RemoteError
 
@@ -30,6 +32,7 @@ MAX_ERROR_REASON = 1024
 """Bytes of reason an error frame may carry; longer ones are truncated on send."""
 
 _HEADER = 4
+_unpack_header = struct.Struct(">I").unpack_from  # no slice copy, unlike int.from_bytes(buf[a:b])
 
 
 class LengthCodec:
@@ -81,7 +84,7 @@ class LengthCodec:
         start = self._offset
         available = len(buf) - start
         if available >= _HEADER:
-            size = int.from_bytes(buf[start:start + _HEADER], "big")
+            size = _unpack_header(buf, start)[0]
             if size == ERROR_MARKER:
                 return self._error_frame(start, available)
             if size > self.max_size:
@@ -141,6 +144,17 @@ class LengthCodec:
             )
         return size.to_bytes(_HEADER, "big")
 
+    def encode(self, data: bytes) -> bytes:
+        """Frame one message (the hot-path form of ``send(Message(data=...))``).
+
+        Raises:
+            LocalProtocolError: for an oversize message.
+        """
+        size = len(data)
+        if size > self.max_size:
+            self.header(size)  # raises with the full message
+        return size.to_bytes(_HEADER, "big") + data
+
     def send(self, event: Event) -> bytes:
         """Bytes that put ``event`` on the wire.
 
@@ -148,7 +162,7 @@ class LengthCodec:
             LocalProtocolError: for an oversize message.
         """
         if isinstance(event, Message):
-            return self.header(len(event.data)) + event.data
+            return self.encode(event.data)
         if isinstance(event, RemoteError):
             reason = event.reason.encode("utf-8")[:MAX_ERROR_REASON]
             return ERROR_MARKER.to_bytes(_HEADER, "big") + len(reason).to_bytes(_HEADER, "big") + reason

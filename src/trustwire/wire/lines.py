@@ -88,6 +88,23 @@ class LineCodec:
             return Closed()
         return NEED_DATA
 
+    def encode(self, data: bytes) -> bytes:
+        """One message as a line.
+
+        Raises:
+            LocalProtocolError: a message containing a newline, or too long.
+        """
+        if b"\n" in data:
+            raise LocalProtocolError(
+                "line framing cannot carry a newline inside a message",
+                hint="use --framing length for binary or multi-line messages",
+            )
+        if len(data) > self.max_size:
+            raise LocalProtocolError(
+                f"message of {len(data)} bytes exceeds the {self.max_size}-byte limit",
+            )
+        return data + b"\n"
+
     def send(self, event: Event) -> bytes:
         """Bytes for ``event``.
 
@@ -95,16 +112,7 @@ class LineCodec:
             LocalProtocolError: a message containing a newline, or too long.
         """
         if isinstance(event, Message):
-            if b"\n" in event.data:
-                raise LocalProtocolError(
-                    "line framing cannot carry a newline inside a message",
-                    hint="use --framing length for binary or multi-line messages",
-                )
-            if len(event.data) > self.max_size:
-                raise LocalProtocolError(
-                    f"message of {len(event.data)} bytes exceeds the {self.max_size}-byte limit",
-                )
-            return event.data + b"\n"
+            return self.encode(event.data)
         if isinstance(event, RemoteError):
             return ERROR_PREFIX + event.reason.replace("\n", " ").encode("utf-8") + b"\n"
         return b""

@@ -1,0 +1,153 @@
+"""A trustwire Server on a loopback port, in a thread with its own event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from trustwire.observe.audit import AuditLog
+from trustwire.server.server import Server, run
+
+
+class ServerThread:
+    """Start with ``with ServerThread(lambda audit: Server(...), host) as st: st.port``."""
+
+    def __init__(self, make: Callable[[AuditLog | None], Server], host: str = "127.0.0.1",
+                 audit_path: Path | None = None) -> None:
+        self.make = make
+        self.host = host
+        self.audit_path = audit_path
+        self.port = 0
+        self.server: Server | None = None
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, daemon=True)
+
+    def _main(self) -> None:
+        async def serve() -> None:
+            audit = AuditLog.open(str(self.audit_path)) if self.audit_path else None
+            self.server = self.make(audit)
+            self.server.audit = audit
+            (_, self.port), *_ = await self.server.start(self.host, 0)
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+            self._ready.set()
+            await self._stop.wait()
+            await self.server.close(grace=2)
+            if audit is not None:
+                audit.close()
+
+        try:
+            run(serve)
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+
+    def call(self, func: Callable[[], Any]) -> Any:
+        """Run ``func`` on the server's loop and return its result."""
+        assert self._loop is not None
+        done = threading.Event()
+        box: list[Any] = []
+
+        def wrapper() -> None:
+            box.append(func())
+            done.set()
+
+        self._loop.call_soon_threadsafe(wrapper)
+        done.wait(10)
+        return box[0]
+
+    def flush_audit(self) -> None:
+        if self.server is not None and self.server.audit is not None:
+            self.call(self.server.audit.flush)
+
+    def audit_events(self) -> list[dict[str, Any]]:
+        self.flush_audit()
+        if self.audit_path is None or not self.audit_path.exists():
+            return []
+        return [json.loads(line) for line in self.audit_path.read_text().splitlines() if line]
+
+    def wait_for_event(self, predicate: Callable[[dict[str, Any]], bool],
+                       timeout: float = 10) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for event in self.audit_events():
+                if predicate(event):
+                    return event
+            time.sleep(0.05)
+        raise AssertionError(f"no matching audit event; got {self.audit_events()}")
+
+    def __enter__(self) -> ServerThread:
+        self._thread.start()
+        self._ready.wait(30)
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(15)
+
+
+import contextlib  # noqa: E402
+import os  # noqa: E402
+import re  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+
+
+@contextlib.contextmanager
+def serve_process(home: Path, *args: str, env: dict[str, str] | None = None,
+                  timeout: float = 30) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """``trustwire --home HOME serve --listen 127.0.0.1:0 ARGS`` as a subprocess; yields (proc, port)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trustwire", "--home", str(home), "serve",
+         "--listen", "127.0.0.1:0", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, **(env or {})},
+    )
+    try:
+        assert proc.stderr is not None
+        deadline = time.monotonic() + timeout
+        line = ""
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            match = re.search(r"on 127\.0\.0\.1:(\d+)", line)
+            if match:
+                yield proc, int(match.group(1))
+                break
+            if not line and proc.poll() is not None:
+                raise AssertionError(f"serve exited with {proc.returncode}: {proc.stderr.read()}")
+        else:
+            raise AssertionError(f"serve did not announce its port: {line!r}")
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+
+def children_of(pid: int) -> set[int]:
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.add(int(entry))
+    return found
