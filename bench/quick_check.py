@@ -96,7 +96,7 @@ def main() -> None:
     parser.add_argument("--conns", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=5.0)
     args = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     with tempfile.TemporaryDirectory() as tmp:
         home = Home(Path(tmp) / "home")
