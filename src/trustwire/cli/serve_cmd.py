@@ -24,7 +24,8 @@ from trustwire.cli.tls_options import (
 from trustwire.client.blocking import connect
 from trustwire.errors import ConnectionClosed, TrustwireError
 from trustwire.observe.audit import AuditLog
-from trustwire.server.server import Limits, Server, run
+from trustwire.server.listener import Limits
+from trustwire.server.server import Server, run
 from trustwire.server.workers import bind_reuseport, supervise
 from trustwire.services import load_service
 from trustwire.tls.context import ServerTLS

@@ -99,7 +99,7 @@ class AsyncClient:
             self._error = error
         self._wake()
 
-    def tls_closed(self) -> None:
+    def tls_closed(self, exc: BaseException | None) -> None:
         self._ended = True
         if not self._handshake.done():
             self._handshake.set_exception(ConnectionBroken("the connection closed during the handshake"))

@@ -110,7 +110,7 @@ class _ServerConnection:
     def tls_eof(self, clean: bool) -> None:
         self.on_data_end(clean)
 
-    def tls_closed(self) -> None:
+    def tls_closed(self, exc: BaseException | None) -> None:
         self.server.forget(self)
         if self.opened:
             self.server.audit_event(
@@ -160,6 +160,9 @@ class _ServerConnection:
             self.refuse(f"idle for {idle_timeout:g} seconds")
 
     # -- hooks for the two shapes ---------------------------------------------------------------
+
+    def abort(self) -> None:
+        self.tls.abort()
 
     def on_open(self) -> None: ...
     def on_data_end(self, clean: bool) -> None: ...
@@ -378,9 +381,10 @@ class Connection(_ServerConnection):
         self._reason = "server shutdown"
         self._wake()
 
-    def cancel(self) -> None:
+    def abort(self) -> None:
         if self._task is not None and not self._task.done():
             self._task.cancel()
+        self.tls.abort()
 
 
 def describe_handler(obj: Any) -> str:

@@ -42,7 +42,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import socket
 import ssl
+import struct
 import threading
 from collections.abc import Callable
 from typing import Protocol
@@ -53,7 +55,7 @@ from trustwire.errors import ConnectionClosed
 from trustwire.tls.diagnose import Diagnosis, diagnose, diagnose_eof
 from trustwire.tls.identity import PeerIdentity
 
-__all__ = ["READ_SIZE", "TLSApp", "TLSProtocol", "TLSState"]
+__all__ = ["READ_SIZE", "TLSApp", "TLSProtocol", "TLSState", "reset_transport"]
 
 READ_SIZE = 64 * 1024
 """Bytes read from the kernel per call. 64 KiB holds four full TLS records and
@@ -62,6 +64,15 @@ keeps each connection's incoming BIO (which never shrinks) small; bench/ compare
 
 PLAIN_SIZE = 256 * 1024
 """Plaintext delivered to the app per call: large, so bulk paths write in big chunks."""
+
+
+def reset_transport(transport: asyncio.BaseTransport) -> None:
+    """Abort with RST (SO_LINGER 0) instead of FIN: how a tunnel passes a reset on."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()  # type: ignore[attr-defined]
 
 
 class TLSState(enum.Enum):
@@ -77,7 +88,7 @@ class TLSApp(Protocol):
     def tls_data(self, data: memoryview) -> None: ...
     def tls_eof(self, clean: bool) -> None: ...
     def tls_failed(self, exc: BaseException, diagnosis: Diagnosis, after_handshake: bool) -> None: ...
-    def tls_closed(self) -> None: ...
+    def tls_closed(self, exc: BaseException | None) -> None: ...
     def tls_pause_writing(self) -> None: ...
     def tls_resume_writing(self) -> None: ...
 
@@ -205,7 +216,7 @@ class TLSProtocol(asyncio.BufferedProtocol):
         self.state = TLSState.CLOSED
         if was is TLSState.HANDSHAKING and not self._closing:
             self._app.tls_failed(exc or EOFError("connection lost"), diagnose_eof(self.role), False)
-        self._app.tls_closed()
+        self._app.tls_closed(exc)
         self.transport = None
 
     def pause_writing(self) -> None:
@@ -346,6 +357,12 @@ class TLSProtocol(asyncio.BufferedProtocol):
         self._closing = True
         if self.transport is not None:
             self.transport.abort()
+
+    def reset(self) -> None:
+        """Drop the connection with a TCP reset, so the peer sees the failure as one."""
+        self._closing = True
+        if self.transport is not None:
+            reset_transport(self.transport)
 
     def pause_reading(self) -> None:
         """Stop delivering data (backpressure); unread bytes stay in the kernel."""

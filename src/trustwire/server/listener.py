@@ -1,0 +1,204 @@
+"""What every trustwire listener shares: accepting, limits, timeouts, audit, shutdown.
+
+Theory of operation: ``loop.create_server`` accepts TCP connections (uvloop
+when installed); a subclass's ``_protocol()`` makes the connection object and
+its asyncio protocol. One repeating timer per listener (the *sweep*, once a
+second) enforces handshake and idle timeouts and flushes the audit log,
+instead of a timer per connection.
+
+Limits (:class:`Limits`) bound everything a client can make a listener hold:
+connections, handshake time, idle time, message size, queued messages, and
+unsent bytes (a peer that stops reading stops being read).
+
+Shutdown (:meth:`Listener.close`): stop accepting, ask every connection to
+finish (``begin_shutdown``), and abort what is left when the grace period ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from trustwire.errors import ConfigError
+from trustwire.observe.audit import AuditLog
+from trustwire.tls.identity import PeerIdentity
+from trustwire.wire.frames import DEFAULT_MAX_FRAME
+
+__all__ = ["Limits", "Listener", "Tracked"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limits:
+    """Bounds on what one client can make the server hold."""
+
+    max_connections: int = 10_000
+    """Connections beyond this are closed right after accept."""
+    handshake_timeout: float = 10.0
+    """Seconds a client has to complete the TLS handshake."""
+    idle_timeout: float = 300.0
+    """Seconds without a message before the server closes (0: never)."""
+    max_frame: int = DEFAULT_MAX_FRAME
+    """Largest message, in bytes."""
+    max_queued: int = 64
+    """Messages a stream handler may fall behind before reading pauses."""
+    write_high_water: int = 256 * 1024
+    """Unsent reply bytes per connection before reading from it pauses."""
+    shutdown_grace: float = 10.0
+    """Seconds in-flight messages get at shutdown before connections are cut."""
+
+    def __post_init__(self) -> None:
+        if self.max_connections < 1 or self.max_frame < 1 or self.max_queued < 1:
+            raise ConfigError("limits must be positive")
+        if self.handshake_timeout <= 0 or self.idle_timeout < 0 or self.shutdown_grace < 0:
+            raise ConfigError("timeouts must be positive (idle timeout 0 means none)")
+
+
+class _Refuser(asyncio.Protocol):
+    """Closes a connection over the limit at once (no handshake: that is what is scarce)."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.abort()  # type: ignore[attr-defined]
+
+
+class Tracked(Protocol):
+    """What a listener needs from each of its connections."""
+
+    opened: bool
+    peer: PeerIdentity | None
+
+    @property
+    def address(self) -> str | None: ...
+    def idle_check(self, now: float, handshake_timeout: float, idle_timeout: float) -> None: ...
+    def begin_shutdown(self) -> None: ...
+    def abort(self) -> None: ...
+
+
+class Listener:
+    """Accepts connections and enforces :class:`Limits` on them.
+
+    Subclasses implement ``_protocol()``: make a connection, ``track`` it, and
+    return the asyncio protocol for its transport.
+    """
+
+    def __init__(self, *, limits: Limits | None = None, audit: AuditLog | None = None) -> None:
+        self.limits = limits or Limits()
+        self.audit = audit
+        self.connections: set[Tracked] = set()
+        self.closing = False
+        self.stats: collections.Counter[str] = collections.Counter()
+        self.handshake_failures: collections.Counter[str] = collections.Counter()
+        self._servers: list[asyncio.Server] = []
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._closed: asyncio.Event | None = None
+        self.started = time.time()
+
+    def _protocol(self) -> asyncio.BaseProtocol:
+        raise NotImplementedError
+
+    def _accept(self) -> asyncio.BaseProtocol:
+        if len(self.connections) >= self.limits.max_connections or self.closing:
+            self.stats["refused"] += 1
+            self.audit_event("refused", None, reason="max connections reached"
+                             if not self.closing else "shutting down")
+            return _Refuser()
+        self.stats["accepted"] += 1
+        return self._protocol()
+
+    def track(self, conn: Tracked) -> None:
+        self.connections.add(conn)
+
+    def forget(self, conn: Tracked) -> None:
+        self.connections.discard(conn)
+
+    async def start(
+        self, host: str | None = None, port: int = 0, *, sock: socket.socket | None = None,
+        reuse_port: bool = False, backlog: int = 1024,
+    ) -> list[tuple[str, int]]:
+        """Start listening; returns the bound addresses (port 0 picks a free one)."""
+        loop = asyncio.get_running_loop()
+        if sock is not None:
+            server = await loop.create_server(self._accept, sock=sock, backlog=backlog)
+        else:
+            server = await loop.create_server(self._accept, host, port, backlog=backlog,
+                                              reuse_port=reuse_port or None)
+        self._servers.append(server)
+        self._closed = asyncio.Event()
+        if self._sweeper is None:
+            self._sweeper = loop.call_later(1.0, self._sweep)
+        return self.addresses
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        result = []
+        for server in self._servers:
+            for s in server.sockets:
+                name = s.getsockname()
+                result.append((str(name[0]), int(name[1])))
+        return result
+
+    async def serve(self, host: str | None = None, port: int = 0) -> None:
+        """Start and serve until :meth:`close` completes."""
+        await self.start(host, port)
+        await self.wait_closed()
+
+    async def wait_closed(self) -> None:
+        if self._closed is not None:
+            await self._closed.wait()
+
+    def _sweep(self) -> None:
+        now = time.monotonic()
+        limits = self.limits
+        for conn in list(self.connections):
+            conn.idle_check(now, limits.handshake_timeout, limits.idle_timeout)
+        if self.audit is not None:
+            self.audit.flush()
+        self._sweeper = asyncio.get_running_loop().call_later(1.0, self._sweep)
+
+    async def close(self, grace: float | None = None) -> None:
+        """Stop accepting, let connections finish within ``grace`` seconds, then cut the rest."""
+        if self.closing:
+            await self.wait_closed()
+            return
+        self.closing = True
+        for server in self._servers:
+            server.close()
+        for conn in list(self.connections):
+            if conn.opened:
+                conn.begin_shutdown()
+            else:
+                conn.abort()
+        deadline = time.monotonic() + (self.limits.shutdown_grace if grace is None else grace)
+        while self.connections and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        for conn in list(self.connections):
+            conn.abort()
+        await asyncio.sleep(0)
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        for server in self._servers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.wait_closed(), 1)
+        if self.audit is not None:
+            self.audit.flush()
+        if self._closed is not None:
+            self._closed.set()
+
+    def audit_event(self, event: str, conn: Tracked | None, **fields: Any) -> None:
+        if self.audit is None:
+            return
+        if conn is not None:
+            fields["peer"] = conn.address
+            peer = conn.peer
+            if peer is not None:
+                fields["cn"] = peer.common_name
+                fields["serial"] = peer.serial_hex
+                fields["fingerprint"] = peer.fingerprint
+                if peer.uris:
+                    fields["uri"] = list(peer.uris)
+        self.audit.event(event, **fields)
