@@ -65,3 +65,65 @@ def s_client(openssl: str, *, port: int, ca: Path, cert: Path | None = None,
         args += ["-cert", str(cert), "-key", str(key)]
     return subprocess.run([*args, *(extra or [])], input=data, capture_output=True, text=True,
                           timeout=timeout, check=False)
+
+
+@contextlib.contextmanager
+def daemon(args: list[str], *, port: int, host: str = "127.0.0.1", timeout: float = 15,
+           cwd: Path | None = None) -> Iterator[subprocess.Popen[str]]:
+    """Run a peer in the foreground until its port accepts connections; kill it after."""
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            cwd=cwd)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with socket.create_connection((host, port), timeout=0.5):
+                    break
+            except OSError:
+                if proc.poll() is not None:
+                    out = proc.stdout.read() if proc.stdout else ""
+                    raise RuntimeError(f"{args[0]} exited with {proc.returncode}: {out}") from None
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{args[0]} did not listen on {port}") from None
+                time.sleep(0.05)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+
+def nginx_config(tmp: Path, *, port: int, root: Path, extra_server: str = "") -> Path:
+    """nginx serving ``root`` over plain HTTP, with PUT uploads (WebDAV) into it."""
+    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (tmp / sub).mkdir(parents=True, exist_ok=True)
+    config = tmp / "nginx.conf"
+    config.write_text(f"""
+user root;
+worker_processes 1;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log stderr warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    client_max_body_size 200m;
+    sendfile on;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+        location / {{ dav_methods PUT; create_full_put_path on; dav_access user:rw; }}
+        {extra_server}
+    }}
+}}
+""")
+    return config

@@ -105,13 +105,19 @@ import sys  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 
 
-@contextlib.contextmanager
 def serve_process(home: Path, *args: str, env: dict[str, str] | None = None,
-                  timeout: float = 30) -> Iterator[tuple[subprocess.Popen[str], int]]:
+                  timeout: float = 30) -> contextlib.AbstractContextManager[tuple[subprocess.Popen[str], int]]:
     """``trustwire --home HOME serve --listen 127.0.0.1:0 ARGS`` as a subprocess; yields (proc, port)."""
+    return listener_process(home, "serve", "--listen", "127.0.0.1:0", *args, env=env,
+                            timeout=timeout)
+
+
+@contextlib.contextmanager
+def listener_process(home: Path, *args: str, env: dict[str, str] | None = None,
+                     timeout: float = 30) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """``trustwire --home HOME ARGS`` (serve or tunnel, listening on 127.0.0.1:0); yields (proc, port)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "trustwire", "--home", str(home), "serve",
-         "--listen", "127.0.0.1:0", *args],
+        [sys.executable, "-m", "trustwire", "--home", str(home), *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, **(env or {})},
     )

@@ -21,6 +21,7 @@ from trustwire.cli.cert_cmd import cert
 from trustwire.cli.common import AppState, resolve_home
 from trustwire.cli.demo_cmd import demo
 from trustwire.cli.serve_cmd import send, serve
+from trustwire.cli.tunnel_cmd import tunnel
 from trustwire.errors import TrustwireError
 
 __all__ = ["cli", "main", "run"]
@@ -41,6 +42,7 @@ cli.add_command(ca)
 cli.add_command(cert)
 cli.add_command(serve)
 cli.add_command(send)
+cli.add_command(tunnel)
 cli.add_command(demo)
 
 

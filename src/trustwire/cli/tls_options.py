@@ -18,6 +18,7 @@ __all__ = [
     "build_client_tls",
     "build_policy",
     "build_server_tls",
+    "format_addresses",
     "identity_options",
     "parse_hostport",
     "policy_options",
@@ -48,6 +49,10 @@ def parse_hostport(value: str, *, option: str = "address") -> tuple[str, int]:
     if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
         raise click.BadParameter(f"{port_text!r} is not a port number (0-65535)", param_hint=option)
     return host, int(port_text)
+
+
+def format_addresses(addresses: list[tuple[str, int]]) -> str:
+    return ", ".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in addresses)
 
 
 def identity_options(*, server: bool) -> Callable[[F], F]:

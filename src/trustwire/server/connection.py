@@ -36,6 +36,7 @@ from trustwire.tls.protocol import TLSProtocol, TLSState
 from trustwire.wire import NEED_DATA, Closed, Message, RemoteError, make_codec
 
 if TYPE_CHECKING:
+    from trustwire.server.listener import Listener
     from trustwire.server.server import Server
 
 __all__ = ["Connection", "Responder", "StreamHandler", "responder"]
@@ -55,16 +56,18 @@ def responder(func: R) -> R:
 
 
 class _ServerConnection:
-    """What both handler shapes share: policy, audit, limits, framing, closing."""
+    """What every accepted TLS connection shares: policy, audit, timeouts, closing."""
+
+    carries_messages = True
+    """False for byte streams (tunnels): their audit lines have no message count."""
 
     __slots__ = (
-        "_reason", "_write_paused", "codec", "last_active", "messages", "opened", "peer",
-        "server", "started", "tls",
+        "_reason", "_write_paused", "last_active", "messages", "opened", "peer", "server",
+        "started", "tls",
     )
 
-    def __init__(self, server: Server) -> None:
-        self.server = server
-        self.codec = make_codec(server.framing, server.limits.max_frame)
+    def __init__(self, server: Listener) -> None:
+        self.server: Any = server
         self.started = time.monotonic()
         self.last_active = self.started
         self.tls: TLSProtocol = None  # type: ignore[assignment]  # set right after construction
@@ -115,7 +118,8 @@ class _ServerConnection:
         if self.opened:
             self.server.audit_event(
                 "closed", self, reason=self._reason, bytes_in=self.tls.bytes_in,
-                bytes_out=self.tls.bytes_out, messages=self.messages,
+                bytes_out=self.tls.bytes_out,
+                messages=self.messages if self.carries_messages else None,
                 duration_ms=round((time.monotonic() - self.started) * 1000, 1),
             )
         self.on_closed()
@@ -136,15 +140,8 @@ class _ServerConnection:
         return self.tls.peername
 
     def refuse(self, reason: str) -> None:
-        """Tell the peer why (error frame or line), then close."""
-        with contextlib.suppress(ConnectionClosed, OSError):
-            self.tls.write(self.codec.send(RemoteError(reason=reason)))
+        """Close; message connections first tell the peer why."""
         self.tls.close()
-
-    def protocol_error(self, exc: ProtocolError) -> None:
-        self.server.stats["protocol_errors"] += 1
-        self._reason = f"protocol error: {exc.message}"
-        self.refuse(exc.message)
 
     def idle_check(self, now: float, handshake_timeout: float, idle_timeout: float) -> None:
         tls = self.tls
@@ -171,7 +168,28 @@ class _ServerConnection:
     def begin_shutdown(self) -> None: ...
 
 
-class ReplyConnection(_ServerConnection):
+class _MessageConnection(_ServerConnection):
+    """A connection that carries framed messages (both handler shapes)."""
+
+    __slots__ = ("codec",)
+
+    def __init__(self, server: Server) -> None:
+        super().__init__(server)
+        self.codec = make_codec(server.framing, server.limits.max_frame)
+
+    def refuse(self, reason: str) -> None:
+        """Tell the peer why (error frame or ``error:`` line), then close."""
+        with contextlib.suppress(ConnectionClosed, OSError):
+            self.tls.write(self.codec.send(RemoteError(reason=reason)))
+        self.tls.close()
+
+    def protocol_error(self, exc: ProtocolError) -> None:
+        self.server.stats["protocol_errors"] += 1
+        self._reason = f"protocol error: {exc.message}"
+        self.refuse(exc.message)
+
+
+class ReplyConnection(_MessageConnection):
     """A connection served by a responder, inline."""
 
     __slots__ = ("_closing", "_responder")
@@ -231,7 +249,7 @@ class ReplyConnection(_ServerConnection):
             self.tls.close()
 
 
-class Connection(_ServerConnection):
+class Connection(_MessageConnection):
     """A connection as a stream handler sees it.
 
     ``async for message in conn`` yields whole messages until the peer closes;

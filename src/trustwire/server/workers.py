@@ -60,7 +60,8 @@ def bind_reuseport(host: str, port: int, *, listen: bool) -> socket.socket:
 
 def supervise(
     count: int, reserved: socket.socket, worker: Callable[[socket.socket], int], *,
-    grace: float, log: Callable[[str], None],
+    grace: float, log: Callable[[str], None], ready: Callable[[], None] = lambda: None,
+    start_timeout: float = 60.0,
 ) -> int:
     """Run ``count`` workers until SIGTERM/SIGINT; returns the exit code.
 
@@ -70,11 +71,15 @@ def supervise(
         worker: runs in each child with its listening socket; returns an exit code.
         grace: seconds workers get to finish after the parent is told to stop.
         log: where supervision messages go (stderr).
+        ready: called once every first-generation worker is listening (announce here:
+            a client that reads the announcement must find someone accepting).
+        start_timeout: seconds to wait for that.
     """
     host, port = reserved.getsockname()[:2]
     children: dict[int, float] = {}
     stopping = False
     signals: list[int] = []
+    ready_r, ready_w = os.pipe()  # each worker writes one byte once it listens
 
     def spawn() -> None:
         pid = os.fork()
@@ -84,7 +89,10 @@ def supervise(
                 for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
                     signal.signal(sig, signal.SIG_DFL)
                 reserved.close()
+                os.close(ready_r)
                 sock = bind_reuseport(host, port, listen=True)
+                os.write(ready_w, b".")
+                os.close(ready_w)
                 code = worker(sock)
             except BaseException as exc:
                 print(f"error: worker {os.getpid()} failed: {exc}", file=sys.stderr, flush=True)
@@ -100,7 +108,17 @@ def supervise(
     signal.signal(signal.SIGCHLD, on_signal)  # wake the sleep below when a child exits
     for _ in range(count):
         spawn()
+    os.close(ready_w)
+    os.set_blocking(ready_r, False)
+    listening = 0
+    deadline = time.monotonic() + start_timeout
+    while listening < count and time.monotonic() < deadline and not signals:
+        try:
+            listening += len(os.read(ready_r, count))
+        except BlockingIOError:
+            time.sleep(0.02)
     log(f"started {count} workers (pids {', '.join(map(str, children))})")
+    ready()
 
     while children:
         while signals:
@@ -138,5 +156,8 @@ def supervise(
                     os.kill(pid, signal.SIGKILL)
         if children and not signals:
             time.sleep(0.05)
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.read(ready_r, 64)  # restarted workers report too; nobody waits for them
     reserved.close()
+    os.close(ready_r)
     return 0

@@ -257,6 +257,10 @@ class TLSProtocol(asyncio.BufferedProtocol):
                 n: int = read(size - total, plain[total:])  # type: ignore[assignment]
             except ssl.SSLWantReadError:
                 break
+            except ssl.SSLZeroReturnError:
+                # The peer's close_notify after we sent ours: CPython raises instead of
+                # returning 0 once both shutdown flags are set. A clean close all the same.
+                n = 0
             except (ssl.SSLError, OSError) as exc:
                 if total:
                     self._deliver(plain[:total])

@@ -1,0 +1,43 @@
+"""`trustwire tunnel` bad input: one sentence, exit 2, nothing started."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from tests.conftest import CliResult, Pki
+from tests.scenarios.helpers import assert_clean_error
+
+Cli = Callable[..., CliResult]
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (["client", "--listen", "0.0.0.0:9", "--target", "localhost:1", "--identity", "alice"],
+     "not a loopback address"),
+    (["client", "--listen", "192.0.2.1:9", "--target", "localhost:1", "--identity", "alice"],
+     "add --unsafe-listen if that is intended"),
+    (["client", "--listen", "127.0.0.1:0", "--target", "/run/x.sock", "--identity", "alice"],
+     "connects over TCP"),
+    (["client", "--listen", "127.0.0.1:0", "--target", "localhost", "--identity", "alice"],
+     "is not HOST:PORT"),
+    (["server", "--listen", "127.0.0.1:0", "--target", "127.0.0.1:0", "--identity", "server"],
+     "needs a host and a non-zero port"),
+    (["server", "--listen", "127.0.0.1:0", "--target", ":80", "--identity", "server"],
+     "needs a host and a non-zero port"),
+    (["server", "--listen", "127.0.0.1:0", "--identity", "server"], "Missing option '--target'"),
+    (["server", "--listen", "127.0.0.1:0", "--target", "127.0.0.1:80"],
+     "give --identity NAME, or --cert FILE and --key FILE"),
+    (["client", "--listen", "127.0.0.1:0", "--target", "localhost:80"],
+     "give --identity NAME, or --ca FILE"),
+])
+def test_tunnel_bad_input(pki: Pki, cli: Cli, args: list[str], fragment: str) -> None:
+    assert_clean_error(cli("--home", pki.home.root, "tunnel", *args), 2, fragment)
+
+
+def test_tunnel_help(cli: Cli) -> None:
+    for mode in ("server", "client"):
+        result = cli("tunnel", mode, "--help")
+        assert result.code == 0 and "--target" in result.out
+    assert "--proxy-protocol" in cli("tunnel", "server", "--help").out
+    assert "--unsafe-listen" in cli("tunnel", "client", "--help").out
