@@ -396,3 +396,44 @@ def test_tunnel_server_with_workers(pki: Pki) -> None:
                 while chunk := s.recv(4096):
                     answer += chunk
             assert answer == f"MESSAGE {i}".encode()
+
+
+@pytest.mark.parametrize("direction", ["client-floods", "target-floods"])
+def test_a_slow_side_bounds_the_tunnels_memory(pki: Pki, direction: str) -> None:
+    """Nobody reads on one side while the other pushes as fast as it can: the tunnel must
+    stop reading the fast side instead of buffering (RSS stays flat)."""
+    stalled = threading.Event()
+
+    async def target(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if direction == "target-floods":
+            chunk = b"z" * 65536
+            try:
+                for _ in range(2000):  # 125 MiB if nobody pushed back
+                    writer.write(chunk)
+                    await asyncio.wait_for(writer.drain(), 3)
+            except (TimeoutError, ConnectionError):
+                stalled.set()
+        else:
+            await asyncio.sleep(8)  # never reads
+        writer.close()
+
+    with Backend(target) as backend, \
+            listener_process(pki.home.root, "tunnel", "server", "--listen", "127.0.0.1:0",
+                             "--target", f"127.0.0.1:{backend.port}", "--identity", "server") as (proc, ts):
+        baseline = rss(proc.pid)
+        s = tls_connect(pki, ts)
+        s.settimeout(3)
+        if direction == "client-floods":
+            sent = 0
+            chunk = b"a" * 65536
+            with contextlib.suppress(TimeoutError):
+                while sent < 125 * 2**20:
+                    s.sendall(chunk)
+                    sent += len(chunk)
+            assert sent < 125 * 2**20, "the tunnel never pushed back"
+        else:
+            s.recv(10)  # start the flood, then stop reading
+            assert stalled.wait(20), "the target was never pushed back"
+        growth = rss(proc.pid) - baseline
+        s.close()
+    assert growth < 16 * 2**20, f"tunnel grew by {growth / 2**20:.1f} MiB"
