@@ -20,16 +20,21 @@ from pathlib import Path
 
 from trustwire.errors import ConfigError, TLSError
 from trustwire.pki.store import Home
+from trustwire.tls import native
 
-__all__ = ["INTERMEDIATE_CIPHERS", "ClientTLS", "Profile", "ServerTLS"]
+__all__ = ["INTERMEDIATE_CIPHERS", "MOZILLA_GROUPS", "ClientTLS", "Profile", "ServerTLS"]
 
 INTERMEDIATE_CIPHERS = ":".join([
-    # Mozilla "intermediate" TLS 1.2 suites, minus the DHE ones: DESIGN.md allows ECDHE only.
-    # All are AEAD with forward secrecy; TLS 1.3 suites are OpenSSL's defaults (all AEAD).
+    # Mozilla Server Side TLS 6.0 "intermediate" TLS 1.2 suites (6.0 dropped DHE, as DESIGN.md
+    # does): all AEAD with ECDHE forward secrecy. TLS 1.3 suites are OpenSSL's defaults (AEAD).
     "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
     "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
     "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
 ])
+
+
+MOZILLA_GROUPS = "X25519:P-256:P-384"
+"""Mozilla 6.0 tls_curves that OpenSSL 3.0 offers (X25519MLKEM768 needs OpenSSL 3.5)."""
 
 
 class Profile(enum.Enum):
@@ -63,6 +68,12 @@ def _harden(
     ctx.options |= ssl.OP_NO_RENEGOTIATION
     # Only forward-secret AEAD suites for TLS 1.2 (no CBC, RSA key exchange, RC4, 3DES, NULL).
     ctx.set_ciphers(INTERMEDIATE_CIPHERS)
+    # Every suite left is strong, so follow the client's order (Mozilla 6.0:
+    # server_preferred_order false): clients without AES hardware pick ChaCha20.
+    ctx.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
+    # Key exchange: Mozilla 6.0's groups only (OpenSSL would also offer X448, P-521 and
+    # finite-field groups). Best effort: native.set_groups is False where Python cannot.
+    native.set_groups(ctx, MOZILLA_GROUPS)
     # Reject certificates that break RFC 5280 in ways lenient verifiers ignore
     # (non-critical basicConstraints on CAs, missing AKI, ...), as Python 3.13 does.
     ctx.verify_flags |= ssl.VERIFY_X509_STRICT
