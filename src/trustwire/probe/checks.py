@@ -25,7 +25,7 @@ __all__ = ["Check", "Status", "Verdict", "evaluate", "hostname_matches", "verdic
 
 
 class Status(enum.Enum):
-    PASS = "pass"
+    PASS = "pass"  # noqa: S105 - a verdict, not a password
     WARN = "warn"
     FAIL = "fail"
     INFO = "info"
@@ -104,8 +104,8 @@ def hostname_matches(cert: x509.Certificate, name: str) -> bool:
     if address is not None:
         return address in sans.get_values_for_type(x509.IPAddress)
     wanted = name.lower().rstrip(".")
-    for pattern in sans.get_values_for_type(x509.DNSName):
-        pattern = pattern.lower().rstrip(".")
+    for san in sans.get_values_for_type(x509.DNSName):
+        pattern = san.lower().rstrip(".")
         if pattern == wanted:
             return True
         if pattern.startswith("*.") and "." in wanted:

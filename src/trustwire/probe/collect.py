@@ -441,8 +441,8 @@ def _ciphers(runner: _Runner, obs: Observations) -> None:
         accepted.setdefault(version, []).append(
             {k: info.get(k) for k in ("name", "kea", "auth", "symmetric", "aead", "digest")}
             | {"name": name})
-    for version in accepted:
-        accepted[version].sort(key=lambda c: str(c["name"]))
+    for suites in accepted.values():
+        suites.sort(key=lambda c: str(c["name"]))
     obs.ciphers = accepted
     offered = {c["name"] for c in candidates}
     missing = [label for label, needle in (("RC4", "RC4"), ("EXPORT", "EXP"), ("NULL", "NULL"),

@@ -115,8 +115,9 @@ def load_profile(spec: str) -> Profile:
         if key in _TUPLE_KEYS:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ConfigError(f"{path}: {key} must be a list of strings")
-            value = tuple(value)
-        elif key == "rsa_key_size":
+            overrides[key] = tuple(value)
+            continue
+        if key == "rsa_key_size":
             if value is not None and not isinstance(value, int):
                 raise ConfigError(f"{path}: rsa_key_size must be a number")
         elif not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
