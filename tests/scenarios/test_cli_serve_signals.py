@@ -86,11 +86,28 @@ def test_killed_worker_is_replaced_and_the_others_keep_serving(pki: Pki) -> None
             if len(now) == 2 and victim not in now:
                 break
             time.sleep(0.1)
+        time.sleep(1.5)  # a replacement that dies at start would be gone (and re-forked) by now
         replaced = children_of(proc.pid)
         assert len(replaced) == 2 and victim not in replaced
+        said = _stderr_so_far(proc)
+        assert said.count("died") == 1, said  # only the victim; no replacement died at start
+        assert f"worker {victim} died (signal 9)" in said
         for _ in range(10):
             with connect("127.0.0.1", port, tls=pki.client("alice")) as c:
                 assert c.request(b"after") == b"AFTER"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
-        assert not any(os.path.exists(f"/proc/{pid}") and children_of(proc.pid) for pid in replaced)
+        for pid in replaced:  # the parent reaped every worker before it exited
+            assert not os.path.exists(f"/proc/{pid}")
+
+
+def _stderr_so_far(proc: object) -> str:
+    """What the supervisor said after announcing its port (non-blocking)."""
+    stream = proc.stderr  # type: ignore[attr-defined]
+    os.set_blocking(stream.fileno(), False)
+    try:
+        return stream.read() or ""
+    except (BlockingIOError, TypeError):
+        return ""
+    finally:
+        os.set_blocking(stream.fileno(), True)

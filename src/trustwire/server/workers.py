@@ -108,7 +108,7 @@ def supervise(
     signal.signal(signal.SIGCHLD, on_signal)  # wake the sleep below when a child exits
     for _ in range(count):
         spawn()
-    os.close(ready_w)
+    # The write end stays open in the parent: restarted workers report through it too.
     os.set_blocking(ready_r, False)
     listening = 0
     deadline = time.monotonic() + start_timeout
@@ -160,4 +160,5 @@ def supervise(
             os.read(ready_r, 64)  # restarted workers report too; nobody waits for them
     reserved.close()
     os.close(ready_r)
+    os.close(ready_w)
     return 0
