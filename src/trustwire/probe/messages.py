@@ -88,11 +88,15 @@ def parse_certificate(message: bytes, tls13: bool) -> tuple[list[bytes], bytes |
     if tls13:
         offset = 1 + body[0]  # certificate_request_context
     end = offset + 3 + _u24(body, offset)
+    if end > len(body):
+        raise ValueError("certificate list longer than the message")
     offset += 3
     certs: list[bytes] = []
     ocsp: bytes | None = None
     while offset + 3 <= end:
         length = _u24(body, offset)
+        if length == 0 or offset + 3 + length > end:
+            raise ValueError("truncated certificate entry")
         certs.append(body[offset + 3:offset + 3 + length])
         offset += 3 + length
         if tls13:

@@ -1,0 +1,188 @@
+"""The probe against nginx configured modern, intermediate and weak; mTLS audit; sslyze agrees."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CliResult, require_tool
+from tests.peers import daemon, free_port
+from trustwire.pki.ca import CertKind
+from trustwire.pki.keys import KeyType
+from trustwire.pki.names import SubjectAltNames
+from trustwire.pki.store import Home
+
+pytestmark = [pytest.mark.interop, pytest.mark.slow]
+Cli = Callable[..., CliResult]
+
+MOZILLA_INTERMEDIATE = ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                        "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                        "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305")
+GOOD_HEADERS = """
+        add_header Strict-Transport-Security "max-age=63072000; includeSubDomains" always;
+        add_header X-Content-Type-Options nosniff always;
+        add_header Content-Security-Policy "default-src 'self'; frame-ancestors 'none'" always;
+        add_header Referrer-Policy no-referrer always;"""
+CONFIGS = {
+    "modern": ("nginx", "ssl_protocols TLSv1.3; ssl_ecdh_curve X25519:prime256v1:secp384r1;"
+               + GOOD_HEADERS),
+    "intermediate": ("nginx", f"ssl_protocols TLSv1.2 TLSv1.3; ssl_ciphers {MOZILLA_INTERMEDIATE};"
+                     " ssl_prefer_server_ciphers off; ssl_ecdh_curve X25519:prime256v1:secp384r1;"
+                     + GOOD_HEADERS),
+    "weak": ("weak", 'ssl_protocols TLSv1 TLSv1.1 TLSv1.2; ssl_ciphers "ALL:@SECLEVEL=0";'
+             " ssl_prefer_server_ciphers on;"),
+    "optional": ("nginx", "ssl_protocols TLSv1.2 TLSv1.3; ssl_verify_client optional;"
+                 " ssl_client_certificate {ca};" + GOOD_HEADERS),
+    "optional_no_ca": ("nginx", "ssl_protocols TLSv1.2 TLSv1.3; ssl_verify_client optional_no_ca;"
+                       " ssl_client_certificate {ca};" + GOOD_HEADERS),
+}
+
+
+@pytest.fixture(scope="module")
+def web_home(tmp_path_factory: pytest.TempPathFactory) -> Home:
+    home = Home(tmp_path_factory.mktemp("webpki") / "home")
+    home.init_ca(name="web CA")
+    home.issue("nginx", kind=CertKind.SERVER, sans=SubjectAltNames.parse(dns=["localhost"]))
+    home.issue("weak", kind=CertKind.SERVER, key_type=KeyType.RSA_3072,
+               sans=SubjectAltNames.parse(dns=["wrong.example"]), lifetime=dt.timedelta(days=30),
+               now=dt.datetime.now(dt.UTC) - dt.timedelta(days=60))
+    return home
+
+
+@pytest.fixture(scope="module")
+def nginx_sites(web_home: Home, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, int]]:
+    nginx = require_tool("nginx")
+    tmp = tmp_path_factory.mktemp("nginx-tls")
+    ports = {name: free_port() for name in CONFIGS}
+    servers = []
+    for name, (ident, directives) in CONFIGS.items():
+        files = web_home.identity(ident)
+        servers.append(f"""
+    server {{
+        listen 127.0.0.1:{ports[name]} ssl;
+        ssl_certificate {files.cert};
+        ssl_certificate_key {files.key};
+        {directives.replace("{ca}", str(web_home.ca_cert_path))}
+        location / {{ return 200 "hello from {name}\\n"; }}
+    }}""")
+    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (tmp / sub).mkdir()
+    config = tmp / "nginx.conf"
+    config.write_text(f"""
+worker_processes 1;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log stderr error;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi; uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;
+    {"".join(servers)}
+}}
+""")
+    with daemon([nginx, "-c", str(config)], port=ports["weak"]):
+        yield ports
+
+
+def probe(cli: Cli, web_home: Home, port: int, *args: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+    result = cli("probe", f"https://localhost:{port}/", "--ca", web_home.ca_cert_path, "--json", *args)
+    assert result.code in (0, 1), result.err
+    return result.code, json.loads(result.out)
+
+
+def statuses(report: dict) -> dict[str, str]:  # type: ignore[type-arg]
+    return {c["id"]: c["status"] for c in report["checks"]}
+
+
+def versions(report: dict) -> dict[str, bool | None]:  # type: ignore[type-arg]
+    return {p["version"]: p["accepted"] for p in report["protocols"]}
+
+
+def test_modern_nginx(cli: Cli, web_home: Home, nginx_sites: dict[str, int]) -> None:
+    code, report = probe(cli, web_home, nginx_sites["modern"], "--profile", "modern")
+    assert code == 0, [c for c in report["checks"] if c["status"] == "fail"]
+    assert versions(report) == {"SSLv3": None, "TLSv1": False, "TLSv1.1": False, "TLSv1.2": False,
+                                "TLSv1.3": True}
+    assert report["http"]["status"] == 200 and statuses(report)["http.hsts"] == "pass"
+    code, report = probe(cli, web_home, nginx_sites["modern"])
+    assert code == 0 and statuses(report)["protocol.tlsv1_2"] == "warn"
+
+
+def test_intermediate_nginx(cli: Cli, web_home: Home, nginx_sites: dict[str, int]) -> None:
+    code, report = probe(cli, web_home, nginx_sites["intermediate"])
+    assert code == 0, [c for c in report["checks"] if c["status"] == "fail"]
+    assert versions(report)["TLSv1.2"] and versions(report)["TLSv1.3"]
+    assert not versions(report)["TLSv1"]
+    assert set(report["cipher_suites"]["TLSv1.2"]) == {
+        "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305"}  # the profile's suites an ECDSA certificate can use
+    assert report["server_enforces_order"] is False
+    assert report["client_auth"]["requested"] is False
+    code, _ = probe(cli, web_home, nginx_sites["intermediate"], "--profile", "modern")
+    assert code == 1  # TLS 1.2 is outside the modern profile
+
+
+def test_weak_nginx(cli: Cli, web_home: Home, nginx_sites: dict[str, int]) -> None:
+    code, report = probe(cli, web_home, nginx_sites["weak"])
+    assert code == 1
+    assert versions(report) == {"SSLv3": None, "TLSv1": True, "TLSv1.1": True, "TLSv1.2": True,
+                                "TLSv1.3": False}
+    found = statuses(report)
+    for check in ("protocol.tlsv1", "protocol.tlsv1_1", "ciphers.weak.cbc", "ciphers.weak.rsa",
+                  "cert.validity", "cert.hostname", "http.hsts", "cert.trusted"):
+        assert found.get(check) == "fail", (check, found.get(check))
+    tls10 = report["cipher_suites"]["TLSv1"]
+    assert "ECDHE-RSA-AES128-SHA" in tls10 and "AES128-SHA" in tls10
+    assert report["server_enforces_order"] is True
+    assert report["http"]["verified"] is False  # headers read anyway, and the report says how
+
+
+@pytest.mark.parametrize("site", ["optional", "optional_no_ca"])
+def test_optional_client_verification_is_not_enforcement(
+    cli: Cli, web_home: Home, nginx_sites: dict[str, int], site: str,
+) -> None:
+    code, report = probe(cli, web_home, nginx_sites[site])
+    assert code == 1
+    auth = report["client_auth"]
+    assert auth["requested"] is True and auth["required"] is False
+    got_in = [e["case"] for e in auth["enforcement"] if e["refused"] is False]
+    assert "no certificate" in got_in and "a self-signed certificate" in got_in
+    enforced = next(c for c in report["checks"] if c["id"] == "clientauth.enforced")
+    assert enforced["status"] == "fail"
+    assert "does not enforce client authentication" in enforced["detail"]
+    assert "a self-signed certificate got in" in enforced["detail"] or \
+        "a self-signed certificate" in enforced["detail"]
+
+
+@pytest.mark.parametrize("site", ["intermediate", "weak", "modern"])
+def test_sslyze_agrees(cli: Cli, web_home: Home, nginx_sites: dict[str, int], site: str,
+                       tmp_path: Path) -> None:
+    port = nginx_sites[site]
+    out = tmp_path / "sslyze.json"
+    subprocess.run([sys.executable, "-m", "sslyze", f"127.0.0.1:{port}", "--sni", "localhost",
+                    "--tlsv1", "--tlsv1_1", "--tlsv1_2", "--tlsv1_3", "--certinfo",
+                    f"--json_out={out}"], capture_output=True, timeout=120, check=True)
+    theirs = json.loads(out.read_text())["server_scan_results"][0]["scan_result"]
+    _, ours = probe(cli, web_home, port)
+    for version, key in (("TLSv1", "tls_1_0"), ("TLSv1.1", "tls_1_1"), ("TLSv1.2", "tls_1_2"),
+                         ("TLSv1.3", "tls_1_3")):
+        accepted = theirs[f"{key}_cipher_suites"]["result"]["accepted_cipher_suites"]
+        assert versions(ours)[version] == bool(accepted), version
+    sslyze_tls12 = {c["cipher_suite"]["openssl_name"]
+                    for c in theirs["tls_1_2_cipher_suites"]["result"]["accepted_cipher_suites"]}
+    assert set(ours["cipher_suites"].get("TLSv1.2", [])) == sslyze_tls12
+    leaf = theirs["certificate_info"]["result"]["certificate_deployments"][0][
+        "received_certificate_chain"][0]
+    expired = dt.datetime.fromisoformat(leaf["not_valid_after"].replace("Z", "+00:00")) < \
+        dt.datetime.now(dt.UTC)
+    assert ours["certificate"]["chain"][0]["not_after"] == \
+        dt.datetime.fromisoformat(leaf["not_valid_after"].replace("Z", "+00:00")).isoformat()
+    validity = next(c for c in ours["checks"] if c["id"] == "cert.validity")
+    assert (validity["status"] == "fail") == expired

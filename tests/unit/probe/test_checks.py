@@ -1,0 +1,157 @@
+"""Judging rules, on synthetic observations (no network)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+
+import pytest
+
+from tests.zoo import Spec, build
+from trustwire.probe.checks import Check, Status, evaluate, hostname_matches, verdict, weaknesses
+from trustwire.probe.collect import EnforcementCase, Observations, ProbeTarget, Support
+from trustwire.probe.profiles import PROFILES
+
+NOW = dt.datetime.now(dt.UTC)
+INTERMEDIATE = PROFILES["intermediate"]
+GOOD_TLS12 = [{"name": "ECDHE-ECDSA-AES128-GCM-SHA256", "kea": "kx-ecdhe", "auth": "auth-ecdsa",
+               "symmetric": "aes-128-gcm", "aead": True, "digest": None}]
+
+
+def good(https: bool = False) -> Observations:
+    obs = Observations(target=ProbeTarget(host="127.0.0.1", port=443, server_name="web.example",
+                                          https=https), started=NOW)
+    obs.versions = {"SSLv3": Support(None, "built without"), "TLSv1": Support(False),
+                    "TLSv1.1": Support(False), "TLSv1.2": Support(True), "TLSv1.3": Support(True)}
+    obs.ciphers = {"TLSv1.2": list(GOOD_TLS12),
+                   "TLSv1.3": [{"name": "TLS_AES_128_GCM_SHA256"}]}
+    obs.groups = {"x25519": Support(True), "secp256r1": Support(True)}
+    obs.chain = [build(Spec())]
+    obs.trusted = True
+    obs.ocsp_stapled = True
+    obs.client_auth_requested = False
+    if https:
+        obs.http_status = 200
+        obs.http_verified = True
+        obs.http_headers = {"strict-transport-security": "max-age=63072000; includeSubDomains",
+                            "x-content-type-options": "nosniff",
+                            "content-security-policy": "default-src 'self'; frame-ancestors 'none'",
+                            "referrer-policy": "no-referrer"}
+    return obs
+
+
+def by_id(checks: list[Check], id_: str) -> Check:
+    return next(c for c in checks if c.id == id_)
+
+
+def test_a_good_server_passes_cleanly() -> None:
+    checks = evaluate(good(https=True), INTERMEDIATE, now=NOW)
+    result = verdict(checks)
+    assert result.passed and result.failures == 0 and result.warnings == 0, [
+        c for c in checks if c.status in (Status.FAIL, Status.WARN)]
+
+
+def test_old_protocols_fail_with_a_fix() -> None:
+    obs = good()
+    obs.versions["TLSv1"] = Support(True)
+    check = by_id(evaluate(obs, INTERMEDIATE, now=NOW), "protocol.tlsv1")
+    assert check.status is Status.FAIL and "TLS 1.0 is accepted" in check.detail
+    assert check.fix and "ssl_protocols" in check.fix
+
+
+def test_modern_profile_fails_tls12() -> None:
+    result = verdict(evaluate(good(), PROFILES["modern"], now=NOW))
+    assert not result.passed
+
+
+@pytest.mark.parametrize(("cipher", "reason"), [
+    ({"name": "AES128-SHA", "kea": "kx-rsa", "symmetric": "aes-128-cbc", "digest": "sha1"},
+     "RSA key exchange"),
+    ({"name": "ECDHE-RSA-AES128-SHA", "kea": "kx-ecdhe", "symmetric": "aes-128-cbc",
+      "digest": "sha1"}, "CBC with SHA-1"),
+    ({"name": "DES-CBC3-SHA", "kea": "kx-rsa", "symmetric": "des-ede3-cbc", "digest": "sha1"},
+     "3DES"),
+    ({"name": "ECDHE-RSA-NULL-SHA", "kea": "kx-ecdhe", "symmetric": "null", "digest": "sha1"},
+     "NULL"),
+    ({"name": "DHE-RSA-AES128-GCM-SHA256", "kea": "kx-dhe", "symmetric": "aes-128-gcm",
+      "digest": None}, "DHE"),
+    ({"name": "AECDH-AES128-SHA", "kea": "kx-ecdhe", "auth": "auth-null",
+      "symmetric": "aes-128-cbc", "digest": "sha1"}, "anonymous"),
+])
+def test_weak_suites_are_named(cipher: dict[str, str], reason: str) -> None:
+    assert any(reason in w for w in weaknesses(cipher, INTERMEDIATE))
+    obs = good()
+    obs.ciphers["TLSv1.2"].append(cipher)
+    checks = evaluate(obs, INTERMEDIATE, now=NOW)
+    weak = [c for c in checks if c.id.startswith("ciphers.weak")]
+    assert weak and all(c.status is Status.FAIL for c in weak)
+    assert by_id(checks, "ciphers.tlsv1_2").status is Status.FAIL
+
+
+def test_profile_suites_are_not_weak() -> None:
+    for name in INTERMEDIATE.ciphers:
+        assert weaknesses({"name": name, "kea": "kx-ecdhe", "symmetric": "aes-128-gcm",
+                           "aead": True, "digest": None}, INTERMEDIATE) == []
+
+
+def test_certificate_problems() -> None:
+    obs = good()
+    obs.chain = [build(Spec(not_before=NOW - dt.timedelta(days=400),
+                            not_after=NOW - dt.timedelta(days=1)))]
+    obs.trusted = False
+    obs.trust_error = "it has expired"
+    checks = evaluate(replace(obs, target=replace(obs.target, server_name="other.example")),
+                      INTERMEDIATE, now=NOW)
+    assert by_id(checks, "cert.validity").status is Status.FAIL
+    assert by_id(checks, "cert.hostname").status is Status.FAIL
+    assert by_id(checks, "cert.trusted").status is Status.FAIL
+    assert by_id(checks, "cert.lifetime").status is Status.FAIL  # 399 days > 366
+
+
+def test_chain_out_of_order() -> None:
+    obs = good()
+    obs.chain = [build(Spec()), build(Spec(cn="unrelated"))]
+    assert by_id(evaluate(obs, INTERMEDIATE, now=NOW), "cert.chain").status is Status.FAIL
+
+
+def test_missing_hsts_and_redirect() -> None:
+    obs = good(https=True)
+    del obs.http_headers["strict-transport-security"]
+    obs.redirect = (200, None)
+    checks = evaluate(obs, INTERMEDIATE, now=NOW)
+    assert by_id(checks, "http.hsts").status is Status.FAIL
+    assert by_id(checks, "http.redirect").status is Status.FAIL
+    obs.http_headers["strict-transport-security"] = "max-age=300"
+    assert by_id(evaluate(obs, INTERMEDIATE, now=NOW), "http.hsts").status is Status.FAIL
+
+
+def test_enforcement_names_what_got_in() -> None:
+    obs = good()
+    obs.client_auth_requested = True
+    obs.enforcement = [EnforcementCase("no certificate", True, "refused"),
+                       EnforcementCase("a self-signed certificate", False, "got in")]
+    checks = evaluate(obs, INTERMEDIATE, now=NOW)
+    enforced = by_id(checks, "clientauth.enforced")
+    assert enforced.status is Status.FAIL
+    assert "a self-signed certificate got in" in enforced.detail
+    assert not verdict(checks).passed
+
+
+def test_require_client_auth_profile() -> None:
+    profile = replace(INTERMEDIATE, require_client_auth=True)
+    assert by_id(evaluate(good(), profile, now=NOW), "clientauth.requested").status is Status.FAIL
+
+
+def test_hostname_matching() -> None:
+    import ipaddress
+
+    from cryptography import x509
+
+    cert = build(Spec(sans=[x509.DNSName("*.example.com"), x509.DNSName("a.test"),
+                            x509.IPAddress(ipaddress.ip_address("10.0.0.1"))]))
+    assert hostname_matches(cert, "www.example.com")
+    assert not hostname_matches(cert, "a.b.example.com")
+    assert not hostname_matches(cert, "example.com")
+    assert hostname_matches(cert, "A.TEST.")
+    assert hostname_matches(cert, "10.0.0.1")
+    assert not hostname_matches(cert, "10.0.0.2")

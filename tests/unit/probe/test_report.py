@@ -1,0 +1,51 @@
+"""Report formats: JSON schema, SARIF 2.1.0, JUnit XML."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+from tests.unit.probe.test_checks import NOW, good
+from trustwire.probe.checks import evaluate, verdict
+from trustwire.probe.collect import Support
+from trustwire.probe.profiles import PROFILES
+from trustwire.probe.report import SCHEMA, dumps, to_json, to_junit, to_sarif
+
+PROFILE = PROFILES["intermediate"]
+
+
+def failing():  # type: ignore[no-untyped-def]
+    obs = good(https=True)
+    obs.versions["TLSv1"] = Support(True)
+    return obs
+
+
+def test_json_schema_fields() -> None:
+    obs = failing()
+    checks = evaluate(obs, PROFILE, now=NOW)
+    data = json.loads(dumps(to_json(obs, PROFILE, checks, verdict(checks))))
+    assert data["schema"] == SCHEMA == "trustwire.probe/1"
+    assert data["profile"]["guidelines"].endswith("/6.0.json")
+    assert {"protocols", "cipher_suites", "groups", "certificate", "client_auth", "http",
+            "untested", "checks", "verdict"} <= set(data)
+    assert data["verdict"] == {"pass": False, "failures": 1, "warnings": 0}
+    assert {"version": "TLSv1", "accepted": True, "note": None} in data["protocols"]
+
+
+def test_sarif_reports_failures_as_errors() -> None:
+    obs = failing()
+    sarif = to_sarif(obs, PROFILE, evaluate(obs, PROFILE, now=NOW))
+    assert sarif["version"] == "2.1.0"
+    results = sarif["runs"][0]["results"]
+    assert [(r["ruleId"], r["level"]) for r in results] == [("protocol.tlsv1", "error")]
+    assert sarif["runs"][0]["tool"]["driver"]["rules"][0]["id"] == "protocol.tlsv1"
+
+
+def test_junit_counts_and_failure() -> None:
+    obs = failing()
+    checks = evaluate(obs, PROFILE, now=NOW)
+    root = ET.fromstring(to_junit(obs, PROFILE, checks))
+    assert root.tag == "testsuite" and int(root.get("tests", 0)) == len(checks)
+    assert root.get("failures") == "1"
+    failures = root.findall("testcase/failure")
+    assert len(failures) == 1 and failures[0].get("type") == "protocol.tlsv1"
