@@ -60,7 +60,11 @@ def nginx_sites(web_home: Home, tmp_path_factory: pytest.TempPathFactory) -> Ite
     nginx = require_tool("nginx")
     tmp = tmp_path_factory.mktemp("nginx-tls")
     ports = {name: free_port() for name in CONFIGS}
-    servers = []
+    ports["redirect"], ports["plain"] = free_port(), free_port()
+    servers = [f"""
+    server {{ listen 127.0.0.1:{ports["redirect"]};
+             return 301 https://localhost:{ports["intermediate"]}$request_uri; }}
+    server {{ listen 127.0.0.1:{ports["plain"]}; location / {{ return 200 "plain"; }} }}"""]
     for name, (ident, directives) in CONFIGS.items():
         files = web_home.identity(ident)
         servers.append(f"""
@@ -186,3 +190,16 @@ def test_sslyze_agrees(cli: Cli, web_home: Home, nginx_sites: dict[str, int], si
         dt.datetime.fromisoformat(leaf["not_valid_after"].replace("Z", "+00:00")).isoformat()
     validity = next(c for c in ours["checks"] if c["id"] == "cert.validity")
     assert (validity["status"] == "fail") == expired
+
+
+def test_check_redirect(cli: Cli, web_home: Home, nginx_sites: dict[str, int]) -> None:
+    port = nginx_sites["intermediate"]
+    code, report = probe(cli, web_home, port, "--check-redirect", "--http-port",
+                         str(nginx_sites["redirect"]))
+    assert code == 0
+    assert report["http"]["redirect"] == {"status": 301,
+                                          "location": f"https://localhost:{port}/"}
+    assert statuses(report)["http.redirect"] == "pass"
+    code, report = probe(cli, web_home, port, "--check-redirect", "--http-port",
+                         str(nginx_sites["plain"]))
+    assert code == 1 and statuses(report)["http.redirect"] == "fail"
