@@ -298,14 +298,20 @@ def cert_lint(file: Path, purpose: str, as_json: bool) -> int:
 @click.option("--reason", default="unspecified", show_default=True,
               help="RFC 5280 reason: " + ", ".join(r.value for r in RevocationReason) + ".")
 @click.option("--dry-run", is_flag=True, help="Show what would be revoked; change nothing.")
+@click.option("--status", "status_urls", multiple=True, metavar="URL",
+              help="With --dry-run: a running server's /status URL (repeatable); lists the live "
+                   "connections the revocation would cut.")
 @passphrase_option
 @click.pass_obj
 def cert_revoke(
-    state: AppState, target: str, reason: str, dry_run: bool, passphrase_file: Path | None,
+    state: AppState, target: str, reason: str, dry_run: bool, status_urls: tuple[str, ...],
+    passphrase_file: Path | None,
 ) -> None:
     """Revoke a certificate and regenerate the CRL that servers load."""
     why = RevocationReason.parse(reason)
     home = state.home
+    if status_urls and not dry_run:
+        raise click.UsageError("--status goes with --dry-run")
     if dry_run:
         with home.inventory() as inventory:
             record = home.find(inventory, target)
@@ -313,6 +319,12 @@ def cert_revoke(
             raise PKIError(f"{record.name} (serial {record.serial_hex}) is already revoked")
         click.echo(f"Would revoke {record.name} (serial {record.serial_hex}, "
                    f"{record.status(utcnow()).value}) with reason {why.value}; nothing changed.")
+        for url in status_urls:
+            connections = _fetch_status(url)["connections"]
+            live = [c for c in connections if c.get("serial") == record.serial_hex]
+            click.echo(f"{url}: {len(live)} live connection(s) would be cut"
+                       + "".join(f"\n  {c.get('peer')} (CN={c.get('cn')}, open {c.get('age_s')}s)"
+                                 for c in live))
         return
     record = home.revoke(target, reason=why, passphrase=read_passphrase(passphrase_file))
     click.echo(f"Revoked {record.name} (serial {record.serial_hex}, reason {why.value}).")
@@ -338,3 +350,25 @@ def cert_renew(
     _print_issued(record, home.cert_path(name), home.key_path(name))
     click.echo("  old certificate: " + ("revoked (superseded)" if revoke_old
                                         else "still valid until it expires"))
+
+
+def _fetch_status(url: str) -> dict[str, list[dict[str, object]]]:
+    """GET a /status document.
+
+    Raises:
+        ConfigError: not an http:// URL, unreachable, or not a trustwire status document.
+    """
+    import json
+    import urllib.error
+    import urllib.request
+
+    if not url.startswith("http://"):
+        raise ConfigError(f"--status {url!r}: give the http:// URL of a /status endpoint")
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - http(s) only, checked above
+            data = json.loads(response.read())
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read {url}: {getattr(exc, 'reason', exc)}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("connections"), list):
+        raise ConfigError(f"{url} is not a trustwire /status document")
+    return data

@@ -21,6 +21,7 @@ from trustwire.cli.cert_cmd import cert
 from trustwire.cli.common import AppState, resolve_home
 from trustwire.cli.demo_cmd import demo
 from trustwire.cli.probe_cmd import probe
+from trustwire.cli.renew_cmd import renew
 from trustwire.cli.serve_cmd import send, serve
 from trustwire.cli.tunnel_cmd import tunnel
 from trustwire.errors import TrustwireError
@@ -45,6 +46,7 @@ cli.add_command(serve)
 cli.add_command(send)
 cli.add_command(tunnel)
 cli.add_command(probe)
+cli.add_command(renew)
 cli.add_command(demo)
 
 

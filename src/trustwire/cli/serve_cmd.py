@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from trustwire.cli.common import AppState
-from trustwire.cli.running import build_limits, limit_options, run_listener
+from trustwire.cli.running import build_limits, build_ops, limit_options, run_listener
 from trustwire.cli.tls_options import (
     build_client_tls,
     build_policy,
@@ -18,13 +18,16 @@ from trustwire.cli.tls_options import (
     identity_options,
     parse_hostport,
     policy_options,
+    require_client_auth_for,
 )
 from trustwire.client.blocking import connect
 from trustwire.errors import ConnectionClosed
 from trustwire.observe.audit import AuditLog
+from trustwire.server.listener import Listener
 from trustwire.server.server import Server
 from trustwire.services import load_service
 from trustwire.tls.context import ServerTLS
+from trustwire.tls.reload import Material, build_material
 from trustwire.wire.frames import DEFAULT_MAX_FRAME
 
 __all__ = ["send", "serve"]
@@ -53,19 +56,24 @@ def serve(state: AppState, /, **kwargs: Any) -> None:
     host, port = parse_hostport(kwargs.pop("listen"), option="--listen")
     handler = load_service(kwargs.pop("service"))
     tls = build_server_tls(state, kwargs)
-    policy = build_policy(kwargs)
+    policy, policy_files = build_policy(kwargs)
+    require_client_auth_for(tls, policy())
     limits = build_limits(kwargs, max_frame=kwargs.pop("max_frame"))
-    framing, audit_target = kwargs.pop("framing"), kwargs.pop("audit_log")
-    workers = kwargs.pop("workers")
+    framing = kwargs.pop("framing")
+    ops = build_ops(kwargs)
     name = getattr(handler, "__name__", "service")
 
-    def make() -> Server:
-        audit = AuditLog.open(audit_target) if audit_target else None
-        return Server(handler, tls=tls, policy=policy, limits=limits, framing=framing, audit=audit)
+    def make(material: Material) -> Listener:
+        audit = AuditLog.open(ops.audit_log) if ops.audit_log else None
+        server = Server(handler, tls=material.context, policy=material.policy, limits=limits,
+                        framing=framing, audit=audit)
+        server.apply(material)
+        return server
 
-    label = name if workers == 1 else f"{name} with {workers} workers"
-    run_listener(make, host, port, workers=workers, grace=limits.shutdown_grace,
-                 announce=lambda addrs: _announce(label, addrs, tls, policy.describe()))
+    label = name if ops.workers == 1 else f"{name} with {ops.workers} workers"
+    run_listener(make, lambda: build_material(tls, policy, policy_files), host, port, ops=ops,
+                 grace=limits.shutdown_grace, role="serve",
+                 announce=lambda addrs: _announce(label, addrs, tls, policy().describe()))
 
 
 @click.command()

@@ -22,6 +22,7 @@ __all__ = [
     "identity_options",
     "parse_hostport",
     "policy_options",
+    "require_client_auth_for",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -97,16 +98,31 @@ def policy_options(func: F) -> F:
                         help="TOML policy file ([allow] cn/ou/dns/uri/fingerprint lists).")(func)
 
 
-def build_policy(kwargs: dict[str, Any]) -> Policy:
-    policy = Policy.build(
+def build_policy(kwargs: dict[str, Any]) -> tuple[Callable[[], Policy], tuple[Path, ...]]:
+    """The policy as a factory (the file is read again on every reload) and the file to watch.
+
+    Raises:
+        ConfigError: invalid flags or policy file (checked once here, too).
+    """
+    flags = Policy.build(
         cn=kwargs.pop("allow_cn", ()), ou=kwargs.pop("allow_ou", ()),
         dns=kwargs.pop("allow_dns", ()), uri=kwargs.pop("allow_uri", ()),
         fingerprint=kwargs.pop("allow_fingerprint", ()),
     )
-    policy_file = kwargs.pop("policy_file", None)
-    if policy_file is not None:
-        policy = policy.merged(Policy.from_file(policy_file))
-    return policy
+    policy_file: Path | None = kwargs.pop("policy_file", None)
+
+    def policy() -> Policy:
+        return flags.merged(Policy.from_file(policy_file)) if policy_file is not None else flags
+
+    policy()
+    return policy, (policy_file,) if policy_file is not None else ()
+
+
+def require_client_auth_for(tls: ServerTLS, policy: Policy) -> None:
+    """A policy judges client certificates: refuse it without them."""
+    if not tls.client_auth and not policy.is_open():
+        raise ConfigError("an access policy needs client certificates",
+                          hint="drop --no-client-auth or the --allow-* options")
 
 
 def _keylog() -> str | None:

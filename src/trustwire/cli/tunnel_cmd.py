@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from trustwire.cli.common import AppState
-from trustwire.cli.running import build_limits, limit_options, run_listener
+from trustwire.cli.running import build_limits, build_ops, limit_options, run_listener
 from trustwire.cli.tls_options import (
     build_client_tls,
     build_policy,
@@ -18,9 +18,11 @@ from trustwire.cli.tls_options import (
     identity_options,
     parse_hostport,
     policy_options,
+    require_client_auth_for,
 )
 from trustwire.observe.audit import AuditLog
 from trustwire.server.listener import Listener
+from trustwire.tls.reload import Material, build_material
 from trustwire.tunnel.proxy import Target, TunnelClient, TunnelServer
 
 __all__ = ["tunnel"]
@@ -69,23 +71,27 @@ def tunnel_server(state: AppState, /, **kwargs: Any) -> None:
     host, port = parse_hostport(kwargs.pop("listen"), option="--listen")
     target = parse_target(kwargs.pop("target"), allow_unix=True)
     tls = build_server_tls(state, kwargs)
-    policy = build_policy(kwargs)
+    policy, policy_files = build_policy(kwargs)
+    require_client_auth_for(tls, policy())
     limits = build_limits(kwargs)
-    audit_target, workers = kwargs.pop("audit_log"), kwargs.pop("workers")
     proxy = kwargs.pop("proxy_protocol")
+    ops = build_ops(kwargs)
 
-    def make() -> Listener:
-        audit = AuditLog.open(audit_target) if audit_target else None
-        return TunnelServer(target=target, tls=tls, policy=policy, limits=limits, audit=audit,
-                            proxy_protocol=proxy)
+    def make(material: Material) -> Listener:
+        audit = AuditLog.open(ops.audit_log) if ops.audit_log else None
+        tunnel = TunnelServer(target=target, tls=material.context, policy=material.policy,
+                              limits=limits, audit=audit, proxy_protocol=proxy)
+        tunnel.apply(material)
+        return tunnel
 
     def announce(addresses: list[tuple[str, int]]) -> None:
         click.echo(f"trustwire: tunnel server on {format_addresses(addresses)} -> "
                    f"{target.describe()} ({tls.profile.value} TLS, "
                    f"{'client certificates required' if tls.client_auth else 'no client certificates'}"
-                   f"; policy: {policy.describe()}{'; PROXY v2' if proxy else ''})", err=True)
+                   f"; policy: {policy().describe()}{'; PROXY v2' if proxy else ''})", err=True)
 
-    run_listener(make, host, port, workers=workers, grace=limits.shutdown_grace, announce=announce)
+    run_listener(make, lambda: build_material(tls, policy, policy_files), host, port, ops=ops,
+                 grace=limits.shutdown_grace, role="tunnel-server", announce=announce)
 
 
 @tunnel.command("client")
@@ -114,17 +120,22 @@ def tunnel_client(state: AppState, /, **kwargs: Any) -> None:
     kwargs.pop("unsafe_listen", None)
     target = parse_target(kwargs.pop("target"), allow_unix=False)
     tls = build_client_tls(state, kwargs, kwargs.pop("server_name"))
-    policy = build_policy(kwargs)
+    policy, policy_files = build_policy(kwargs)
     limits = build_limits(kwargs)
-    audit_target, workers = kwargs.pop("audit_log"), kwargs.pop("workers")
+    ops = build_ops(kwargs)
 
-    def make() -> Listener:
-        audit = AuditLog.open(audit_target) if audit_target else None
-        return TunnelClient(target=target, tls=tls, policy=policy, limits=limits, audit=audit)
+    def make(material: Material) -> Listener:
+        audit = AuditLog.open(ops.audit_log) if ops.audit_log else None
+        tunnel = TunnelClient(target=target, tls=tls, policy=material.policy, limits=limits,
+                              audit=audit)
+        tunnel.apply(material)
+        return tunnel
 
     def announce(addresses: list[tuple[str, int]]) -> None:
+        pinned = policy()
         click.echo(f"trustwire: tunnel client on {format_addresses(addresses)} -> "
                    f"{target.describe()} (mutual TLS as {tls.cert.name if tls.cert else 'no identity'}, "
-                   f"server pinned: {policy.describe() if not policy.is_open() else 'no'})", err=True)
+                   f"server pinned: {pinned.describe() if not pinned.is_open() else 'no'})", err=True)
 
-    run_listener(make, host, port, workers=workers, grace=limits.shutdown_grace, announce=announce)
+    run_listener(make, lambda: build_material(tls, policy, policy_files), host, port, ops=ops,
+                 grace=limits.shutdown_grace, role="tunnel-client", announce=announce)

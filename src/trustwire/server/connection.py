@@ -82,7 +82,9 @@ class _ServerConnection:
     def tls_established(self, tls: TLSProtocol) -> None:
         server = self.server
         self.peer = tls.peer
-        handshake_ms = round((time.monotonic() - self.started) * 1000, 2)
+        elapsed = time.monotonic() - self.started
+        server.observe_handshake(elapsed)
+        handshake_ms = round(elapsed * 1000, 2)
         if self.peer is not None:
             decision = server.policy.check(self.peer)
             if not decision.allowed:
@@ -115,6 +117,10 @@ class _ServerConnection:
 
     def tls_closed(self, exc: BaseException | None) -> None:
         self.server.forget(self)
+        stats = self.server.stats
+        stats["bytes_in"] += self.tls.bytes_in
+        stats["bytes_out"] += self.tls.bytes_out
+        stats["messages"] += self.messages
         if self.opened:
             self.server.audit_event(
                 "closed", self, reason=self._reason, bytes_in=self.tls.bytes_in,
@@ -161,6 +167,15 @@ class _ServerConnection:
     def abort(self) -> None:
         self.tls.abort()
 
+    def live_bytes(self) -> tuple[int, int, int]:
+        """Bytes in, bytes out and messages so far (metrics add live connections' share)."""
+        return self.tls.bytes_in, self.tls.bytes_out, self.messages
+
+    def revoke(self, reason: str) -> None:
+        """The identity was revoked or is no longer allowed: close (after the message in flight)."""
+        self._reason = reason
+        self.refuse(f"access revoked: {reason}")
+
     def on_open(self) -> None: ...
     def on_data_end(self, clean: bool) -> None: ...
     def on_closed(self) -> None: ...
@@ -192,12 +207,13 @@ class _MessageConnection(_ServerConnection):
 class ReplyConnection(_MessageConnection):
     """A connection served by a responder, inline."""
 
-    __slots__ = ("_closing", "_responder")
+    __slots__ = ("_closing", "_responder", "_revoked")
 
     def __init__(self, server: Server, func: Responder) -> None:
         super().__init__(server)
         self._responder = func
         self._closing = False
+        self._revoked: str | None = None
 
     def tls_data(self, data: memoryview) -> None:
         self.last_active = time.monotonic()
@@ -224,7 +240,18 @@ class ReplyConnection(_MessageConnection):
             return
         self._write(replies)
         if self._closing and codec.buffered == 0:
-            self.tls.close()
+            if self._revoked is not None:
+                self.refuse(f"access revoked: {self._revoked}")
+            else:
+                self.tls.close()
+
+    def revoke(self, reason: str) -> None:
+        self._reason = reason
+        if self.codec.buffered == 0 or self.tls.state is not TLSState.OPEN:
+            self.refuse(f"access revoked: {reason}")
+        else:  # a message is half-received: answer it, then close
+            self._closing = True
+            self._revoked = reason
 
     def _write(self, replies: list[bytes]) -> None:
         if replies and self.tls.state is TLSState.OPEN:
@@ -264,6 +291,7 @@ class Connection(_MessageConnection):
         "_error",
         "_handler",
         "_inbox",
+        "_revoked",
         "_task",
         "_waiter",
     )
@@ -278,6 +306,7 @@ class Connection(_MessageConnection):
         self._ended = False
         self._closing = False
         self._error: TrustwireError | None = None
+        self._revoked: str | None = None
 
     # -- handler API ----------------------------------------------------------------------------
 
@@ -351,7 +380,10 @@ class Connection(_MessageConnection):
             self._reason = f"handler error: {type(exc).__name__}: {exc}"
             self.refuse("internal error in the service")
             return
-        self.tls.close()
+        if self._revoked is not None:
+            self.refuse(f"access revoked: {self._revoked}")
+        else:
+            self.tls.close()
 
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
@@ -398,6 +430,12 @@ class Connection(_MessageConnection):
         self._ended = True
         self._reason = "server shutdown"
         self._wake()
+
+    def revoke(self, reason: str) -> None:
+        """Finish the messages already received, then close with the reason."""
+        self.begin_shutdown()
+        self._reason = reason
+        self._revoked = reason
 
     def abort(self) -> None:
         if self._task is not None and not self._task.done():

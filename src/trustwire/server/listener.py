@@ -17,17 +17,26 @@ finish (``begin_shutdown``), and abort what is left when the grace period ends.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import collections
 import contextlib
 import socket
+import ssl
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from trustwire.authz.policy import Policy
 from trustwire.errors import ConfigError
 from trustwire.observe.audit import AuditLog
 from trustwire.tls.identity import PeerIdentity
 from trustwire.wire.frames import DEFAULT_MAX_FRAME
+
+if TYPE_CHECKING:
+    from trustwire.tls.reload import Material
+
+HANDSHAKE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+"""Upper bounds (seconds) of the handshake-duration histogram."""
 
 __all__ = ["Limits", "Listener", "Tracked"]
 
@@ -76,6 +85,8 @@ class Tracked(Protocol):
     def idle_check(self, now: float, handshake_timeout: float, idle_timeout: float) -> None: ...
     def begin_shutdown(self) -> None: ...
     def abort(self) -> None: ...
+    def revoke(self, reason: str) -> None: ...
+    def live_bytes(self) -> tuple[int, int, int]: ...
 
 
 class Listener:
@@ -85,17 +96,62 @@ class Listener:
     return the asyncio protocol for its transport.
     """
 
+    context: ssl.SSLContext
+    policy: Policy
+
     def __init__(self, *, limits: Limits | None = None, audit: AuditLog | None = None) -> None:
         self.limits = limits or Limits()
         self.audit = audit
         self.connections: set[Tracked] = set()
         self.closing = False
         self.stats: collections.Counter[str] = collections.Counter()
+        """Plain counters; metrics read them at scrape time, so the hot path pays nothing."""
         self.handshake_failures: collections.Counter[str] = collections.Counter()
+        self.handshake_buckets = [0] * (len(HANDSHAKE_BUCKETS) + 1)
+        self.handshake_seconds = 0.0
+        self.material: Material | None = None
+        self.last_reload_error: str | None = None
+        self.last_reload_at: float | None = None
         self._servers: list[asyncio.Server] = []
         self._sweeper: asyncio.TimerHandle | None = None
         self._closed: asyncio.Event | None = None
         self.started = time.time()
+
+    # -- operations: reload, revocation, observation --------------------------------------------
+
+    def apply(self, material: Material, *, keep_sessions: bool = False) -> int:
+        """Accept new connections with ``material``; cut live sessions it no longer admits.
+
+        Returns:
+            How many live sessions were cut (revoked certificate or policy no longer allows).
+        """
+        self.context = material.context
+        self.policy = material.policy
+        self.material = material
+        self.last_reload_at = time.time()
+        if keep_sessions:
+            return 0
+        cut = 0
+        for conn in list(self.connections):
+            peer = conn.peer
+            if peer is None or not conn.opened:
+                continue
+            if (peer.issuer, peer.serial) in material.revoked:
+                reason = "certificate revoked (CRL reloaded)"
+            else:
+                decision = material.policy.check(peer)
+                if decision.allowed:
+                    continue
+                reason = f"no longer allowed by the policy: {decision.reason}"
+            self.stats["sessions_revoked"] += 1
+            self.audit_event("access_revoked", conn, reason=reason)
+            conn.revoke(reason)
+            cut += 1
+        return cut
+
+    def observe_handshake(self, seconds: float) -> None:
+        self.handshake_buckets[bisect.bisect_left(HANDSHAKE_BUCKETS, seconds)] += 1
+        self.handshake_seconds += seconds
 
     def _protocol(self) -> asyncio.BaseProtocol:
         raise NotImplementedError

@@ -59,7 +59,7 @@ def bind_reuseport(host: str, port: int, *, listen: bool) -> socket.socket:
 
 
 def supervise(
-    count: int, reserved: socket.socket, worker: Callable[[socket.socket], int], *,
+    count: int, reserved: socket.socket, worker: Callable[[socket.socket, int], int], *,
     grace: float, log: Callable[[str], None], ready: Callable[[], None] = lambda: None,
     start_timeout: float = 60.0,
 ) -> int:
@@ -68,7 +68,8 @@ def supervise(
     Args:
         count: number of worker processes.
         reserved: the parent's bound, non-listening socket (keeps the port).
-        worker: runs in each child with its listening socket; returns an exit code.
+        worker: runs in each child with its listening socket and its index (0..count-1,
+            kept by a replacement); returns an exit code.
         grace: seconds workers get to finish after the parent is told to stop.
         log: where supervision messages go (stderr).
         ready: called once every first-generation worker is listening (announce here:
@@ -77,11 +78,12 @@ def supervise(
     """
     host, port = reserved.getsockname()[:2]
     children: dict[int, float] = {}
+    indexes: dict[int, int] = {}
     stopping = False
     signals: list[int] = []
     ready_r, ready_w = os.pipe()  # each worker writes one byte once it listens
 
-    def spawn() -> None:
+    def spawn(index: int) -> None:
         pid = os.fork()
         if pid == 0:  # the worker
             code = 1
@@ -93,12 +95,13 @@ def supervise(
                 sock = bind_reuseport(host, port, listen=True)
                 os.write(ready_w, b".")
                 os.close(ready_w)
-                code = worker(sock)
+                code = worker(sock, index)
             except BaseException as exc:
                 print(f"error: worker {os.getpid()} failed: {exc}", file=sys.stderr, flush=True)
             finally:
                 os._exit(code)
         children[pid] = time.monotonic()
+        indexes[pid] = index
 
     def on_signal(signum: int, frame: object) -> None:
         signals.append(signum)
@@ -106,8 +109,8 @@ def supervise(
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, on_signal)
     signal.signal(signal.SIGCHLD, on_signal)  # wake the sleep below when a child exits
-    for _ in range(count):
-        spawn()
+    for index in range(count):
+        spawn(index)
     # The write end stays open in the parent: restarted workers report through it too.
     os.set_blocking(ready_r, False)
     listening = 0
@@ -142,6 +145,7 @@ def supervise(
             if pid == 0:
                 break
             started = children.pop(pid, time.monotonic())
+            index = indexes.pop(pid, 0)
             if stopping:
                 continue
             how = (f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status)
@@ -149,7 +153,7 @@ def supervise(
             log(f"worker {pid} died ({how}); starting a new one")
             if time.monotonic() - started < 1.0:
                 time.sleep(RESTART_BACKOFF)
-            spawn()
+            spawn(index)
         if stopping and children and time.monotonic() > deadline:
             for pid in list(children):
                 with contextlib.suppress(ProcessLookupError):

@@ -237,6 +237,14 @@ class _Splice(_ServerConnection):
     def begin_shutdown(self) -> None:
         """A byte stream has no message boundary to stop at: let it run until the grace ends."""
 
+    def revoke(self, reason: str) -> None:
+        """Tunnels are cut at once: there is no message boundary to wait for."""
+        self._reason = reason
+        self.refuse(reason)
+
+    def live_bytes(self) -> tuple[int, int, int]:
+        return self.tls.bytes_in, self.tls.bytes_out, 0
+
 
 class _TunnelIn(_Splice):
     """``tunnel server``: mTLS accepted, target connected after the policy says yes."""
