@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import re
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -97,13 +102,6 @@ class ServerThread:
         self._thread.join(15)
 
 
-import contextlib  # noqa: E402
-import os  # noqa: E402
-import re  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
-
 
 def serve_process(home: Path, *args: str, env: dict[str, str] | None = None,
                   timeout: float = 30) -> contextlib.AbstractContextManager[tuple[subprocess.Popen[str], int]]:
@@ -112,29 +110,61 @@ def serve_process(home: Path, *args: str, env: dict[str, str] | None = None,
                             timeout=timeout)
 
 
+class Running:
+    """A listener subprocess: its port, what it said on stderr, its metrics URL."""
+
+    def __init__(self, proc: subprocess.Popen[str], port: int, lines: list[str]) -> None:
+        self.proc = proc
+        self.port = port
+        self.lines = lines
+
+    def said(self) -> str:
+        return "".join(self.lines)
+
+    def metrics_url(self) -> str:
+        for line in self.lines:
+            match = re.search(r"metrics and status on (http://\S+/)", line)
+            if match:
+                return match.group(1)
+        raise AssertionError(f"no metrics URL in {self.lines}")
+
+    def wait_for(self, text: str, timeout: float = 10, count: int = 1) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.said().count(text) >= count:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"{text!r} not said within {timeout}s: {self.said()}")
+
+
 @contextlib.contextmanager
-def listener_process(home: Path, *args: str, env: dict[str, str] | None = None,
-                     timeout: float = 30) -> Iterator[tuple[subprocess.Popen[str], int]]:
-    """``trustwire --home HOME ARGS`` (serve or tunnel, listening on 127.0.0.1:0); yields (proc, port)."""
+def running(home: Path, *args: str, env: dict[str, str] | None = None,
+            timeout: float = 30) -> Iterator[Running]:
+    """``trustwire --home HOME ARGS`` until it announces its port; stderr is collected."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "trustwire", "--home", str(home), *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, **(env or {})},
     )
+    lines: list[str] = []
     try:
         assert proc.stderr is not None
         deadline = time.monotonic() + timeout
-        line = ""
+        port = None
         while time.monotonic() < deadline:
             line = proc.stderr.readline()
-            match = re.search(r"on 127\.0\.0\.1:(\d+)", line)
-            if match:
-                yield proc, int(match.group(1))
+            lines.append(line)
+            match = re.search(r" on (?:127\.0\.0\.1|\[::1\]):(\d+)", line)
+            if match and "metrics and status" not in line:
+                port = int(match.group(1))
                 break
             if not line and proc.poll() is not None:
-                raise AssertionError(f"serve exited with {proc.returncode}: {proc.stderr.read()}")
-        else:
-            raise AssertionError(f"serve did not announce its port: {line!r}")
+                raise AssertionError(f"exited with {proc.returncode}: {''.join(lines)}")
+        if port is None:
+            raise AssertionError(f"did not announce a port: {''.join(lines)}")
+        stream = proc.stderr
+        threading.Thread(target=lambda: [lines.append(x) for x in stream], daemon=True).start()
+        yield Running(proc, port, lines)
     finally:
         if proc.poll() is None:
             proc.terminate()
@@ -143,6 +173,14 @@ def listener_process(home: Path, *args: str, env: dict[str, str] | None = None,
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
+
+
+@contextlib.contextmanager
+def listener_process(home: Path, *args: str, env: dict[str, str] | None = None,
+                     timeout: float = 30) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """``trustwire --home HOME ARGS`` (serve or tunnel, listening on 127.0.0.1:0); yields (proc, port)."""
+    with running(home, *args, env=env, timeout=timeout) as r:
+        yield r.proc, r.port
 
 
 def children_of(pid: int) -> set[int]:

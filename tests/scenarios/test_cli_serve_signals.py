@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import Pki
-from tests.servers import children_of, serve_process
+from tests.servers import children_of, running, serve_process
 from trustwire.client import connect
 from trustwire.errors import StreamError, TrustwireError
 
@@ -62,7 +62,9 @@ def test_sigterm_under_load_loses_no_in_flight_reply(pki: Pki, tmp_path: Path) -
 
 
 def test_killed_worker_is_replaced_and_the_others_keep_serving(pki: Pki) -> None:
-    with serve_process(pki.home.root, "--identity", "server", "--workers", "2") as (proc, port):
+    with running(pki.home.root, "serve", "--listen", "127.0.0.1:0", "--identity", "server",
+                 "--workers", "2") as server:
+        proc, port = server.proc, server.port
         deadline = time.monotonic() + 20
         while len(children_of(proc.pid)) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -89,7 +91,7 @@ def test_killed_worker_is_replaced_and_the_others_keep_serving(pki: Pki) -> None
         time.sleep(1.5)  # a replacement that dies at start would be gone (and re-forked) by now
         replaced = children_of(proc.pid)
         assert len(replaced) == 2 and victim not in replaced
-        said = _stderr_so_far(proc)
+        said = server.said()
         assert said.count("died") == 1, said  # only the victim; no replacement died at start
         assert f"worker {victim} died (signal 9)" in said
         for _ in range(10):
@@ -100,14 +102,3 @@ def test_killed_worker_is_replaced_and_the_others_keep_serving(pki: Pki) -> None
         for pid in replaced:  # the parent reaped every worker before it exited
             assert not os.path.exists(f"/proc/{pid}")
 
-
-def _stderr_so_far(proc: object) -> str:
-    """What the supervisor said after announcing its port (non-blocking)."""
-    stream = proc.stderr  # type: ignore[attr-defined]
-    os.set_blocking(stream.fileno(), False)
-    try:
-        return stream.read() or ""
-    except (BlockingIOError, TypeError):
-        return ""
-    finally:
-        os.set_blocking(stream.fileno(), True)
