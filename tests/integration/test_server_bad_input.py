@@ -167,6 +167,20 @@ def test_idle_timeout(pki: Pki, tmp_path: Path) -> None:
         assert event["reason"] == "idle timeout"
 
 
+def test_a_busy_connection_is_never_idle(pki: Pki, tmp_path: Path) -> None:
+    """Activity is noticed by the sweep from byte counters, not stamped per message."""
+    limits = Limits(idle_timeout=1.0)
+    with ServerThread(lambda audit: Server(upper, tls=pki.server_tls(), limits=limits)) as st, \
+            connect("127.0.0.1", st.port, tls=pki.client("alice"), timeout=5) as c:
+        deadline = time.monotonic() + 3.5
+        while time.monotonic() < deadline:
+            assert c.request(b"still here") == b"STILL HERE"
+            time.sleep(0.4)
+        time.sleep(2.5)  # now really idle
+        with pytest.raises(ConnectionBroken, match="idle for 1 seconds"):
+            c.recv()
+
+
 def test_graceful_shutdown_finishes_the_message_in_flight(pki: Pki) -> None:
     async def slow(conn: Connection) -> None:
         async for message in conn:

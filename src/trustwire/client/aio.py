@@ -35,7 +35,7 @@ from trustwire.errors import (
 from trustwire.tls.context import ClientTLS
 from trustwire.tls.diagnose import Diagnosis, diagnose_eof, diagnose_timeout
 from trustwire.tls.identity import PeerIdentity
-from trustwire.tls.protocol import TLSProtocol, TLSState
+from trustwire.tls.protocol import TLS_OPEN, TLSProtocol
 from trustwire.wire import NEED_DATA, Closed, Message, RemoteError, make_codec
 from trustwire.wire.frames import DEFAULT_MAX_FRAME
 
@@ -168,7 +168,7 @@ class AsyncClient:
             self.tls.write(self._codec.send(Message(data=message)))
         except ConnectionClosed:
             raise ConnectionClosed("the connection is closed") from None
-        while self._write_paused and self.tls.state is TLSState.OPEN:
+        while self._write_paused and self.tls.state is TLS_OPEN:
             self._drained = asyncio.get_running_loop().create_future()
             try:
                 await asyncio.wait_for(self._drained, self._timeout)
@@ -186,7 +186,7 @@ class AsyncClient:
         while not self._messages:
             if self._error is not None:
                 raise self._error
-            if self._ended or self.tls.state is not TLSState.OPEN:
+            if self._ended or self.tls.state is not TLS_OPEN:
                 raise ConnectionClosed("the server closed the connection")
             await self._wait("reply")
         return self._messages.popleft()

@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import os
 import ssl
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,7 +44,14 @@ from trustwire.server.listener import Limits, Listener
 from trustwire.server.server import server_context
 from trustwire.tls.context import ClientTLS, ServerTLS
 from trustwire.tls.diagnose import Diagnosis, diagnose_timeout
-from trustwire.tls.protocol import TLSProtocol, TLSState, _buffers, reset_transport
+from trustwire.tls.protocol import (
+    TLS_CLOSED,
+    TLS_HANDSHAKING,
+    TLS_OPEN,
+    TLSProtocol,
+    _buffers,
+    reset_transport,
+)
 from trustwire.wire.proxyv2 import ProxyHeader, encode
 
 __all__ = ["Target", "TunnelClient", "TunnelServer"]
@@ -88,21 +94,22 @@ def _reason(exc: BaseException) -> str:
 class _Plain(asyncio.BufferedProtocol):
     """The plain TCP side of a splice; tells its owner everything."""
 
-    __slots__ = ("owner", "transport")
+    __slots__ = ("_readbuf", "owner", "transport")
 
     def __init__(self, owner: _Splice) -> None:
         self.owner = owner
         self.transport: Any = None
+        self._readbuf = _buffers.read
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
         self.owner.plain_made(self)
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        return _buffers.read
+        return self._readbuf
 
     def buffer_updated(self, nbytes: int) -> None:
-        self.owner.plain_data(_buffers.read[:nbytes])
+        self.owner.plain_data(self._readbuf[:nbytes])
 
     def eof_received(self) -> bool:
         self.owner.plain_eof()
@@ -137,7 +144,6 @@ class _Splice(_ServerConnection):
     # -- TLS side -------------------------------------------------------------------------------
 
     def tls_data(self, data: memoryview) -> None:
-        self.last_active = time.monotonic()
         plain = self.plain
         if plain is not None and plain.transport is not None:
             plain.transport.write(bytes(data))  # a copy: the view is a shared buffer
@@ -177,10 +183,11 @@ class _Splice(_ServerConnection):
         self.plain = plain
 
     def plain_data(self, data: memoryview) -> None:
-        self.last_active = time.monotonic()
-        if self.tls.state is TLSState.OPEN and not self.tls.write_closed:
-            self.tls.write(data)
-        elif self.tls.state is TLSState.HANDSHAKING and self.plain is not None:
+        tls = self.tls
+        if tls.state is TLS_OPEN:
+            if not tls.write_closed:
+                tls.write(data)
+        elif tls.state is TLS_HANDSHAKING and self.plain is not None:
             # uvloop starts reading right after connection_made, whatever it asked; keep
             # these bytes and stop reading until the TLS side is up.
             self._early = (self._early or b"") + bytes(data)
@@ -199,7 +206,7 @@ class _Splice(_ServerConnection):
 
     def plain_lost(self, exc: Exception | None) -> None:
         tls = self.tls
-        if self._ending or tls.state is TLSState.CLOSED or tls.transport is None:
+        if self._ending or tls.state is TLS_CLOSED or tls.transport is None:
             return
         if exc is not None:
             self._reason = f"{self.plain_role} connection failed: {_reason(exc)}"
@@ -270,7 +277,7 @@ class _TunnelIn(_Splice):
             self._reason = f"target {listener.target.describe()} unreachable: {_reason(exc)}"
             self.tls.close()
             return
-        if self.tls.state is not TLSState.OPEN:  # the client left while we connected
+        if self.tls.state is not TLS_OPEN:  # the client left while we connected
             self.abort_plain()
             return
         if listener.proxy_protocol and self.plain is not None and self.plain.transport is not None:
@@ -366,7 +373,7 @@ class _TunnelOut(_Splice):
         self.abort_plain()
 
     def idle_check(self, now: float, handshake_timeout: float, idle_timeout: float) -> None:
-        if self.tls.state is TLSState.HANDSHAKING and now - self.started > handshake_timeout:
+        if self.tls.state is TLS_HANDSHAKING and now - self.started > handshake_timeout:
             diagnosis = diagnose_timeout("client", handshake_timeout)
             self.server.stats["handshakes_failed"] += 1
             self.server.handshake_failures["timeout"] += 1
@@ -382,7 +389,7 @@ class _TunnelOut(_Splice):
         super().abort()
 
     def plain_lost(self, exc: Exception | None) -> None:
-        if self.tls.state is TLSState.OPEN:
+        if self.tls.state is TLS_OPEN:
             super().plain_lost(exc)
             return
         # The client left before the tunnel was up.
