@@ -7,7 +7,10 @@ OpenSSL's record work plus trustwire's Python per message: the part of a round
 trip trustwire controls. CPU time in one process is far steadier than rates
 through the shared machine's kernel, so this is how hot-path changes are judged.
 
-Usage: python bench/hotpath.py [ROUND_TRIPS] [SIZE]
+``echo`` pairs the client with a bare echo app (the TLS layer alone); ``serve`` puts
+trustwire's real server connection behind it (framing, the upper service, stats).
+
+Usage: python bench/hotpath.py [echo|serve] [ROUND_TRIPS] [SIZE]
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from trustwire.server.server import Server
+from trustwire.services.upper import upper
 from trustwire.tls.context import ClientTLS, ServerTLS
 from trustwire.tls.protocol import TLSProtocol
 
@@ -85,8 +90,11 @@ class Counter(Echo):
 
 
 def main() -> None:
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 50_000
-    size = int(sys.argv[2]) if len(sys.argv) > 2 else 64
+    shape = sys.argv[1] if len(sys.argv) > 1 else "echo"
+    count = int(sys.argv[2]) if len(sys.argv) > 2 else 50_000
+    size = int(sys.argv[3]) if len(sys.argv) > 3 else 64
+    if shape not in ("echo", "serve"):
+        raise SystemExit("the shape is echo or serve")
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         tw = [sys.executable, "-m", "trustwire", "--home", str(home)]
@@ -96,18 +104,23 @@ def main() -> None:
             subprocess.run([*tw, *args], check=True, capture_output=True)
         server_ctx = ServerTLS.from_identity(home, "server").context()
         client_ctx = ClientTLS.from_identity(home, "client").context()
-    echo, counter = Echo(), Counter()
-    server = TLSProtocol(server_ctx, echo, server_side=True)
+    loop = asyncio.new_event_loop()  # resume_reading schedules on the running loop; unused here
+    asyncio.set_event_loop(loop)
+    counter = Counter()
+    if shape == "serve":
+        server = Server(upper, tls=server_ctx)._protocol()
+        message = len(b"x" * size).to_bytes(4, "big") + b"x" * size
+    else:
+        server = TLSProtocol(server_ctx, Echo(), server_side=True)
+        message = b"x" * size
+    assert isinstance(server, TLSProtocol)
     client = TLSProtocol(client_ctx, counter, server_side=False, server_hostname="localhost")
     to_server, to_client = MemoryTransport(), MemoryTransport()
     to_server.peer, to_client.peer = server, client
-    loop = asyncio.new_event_loop()  # resume_reading schedules on the running loop; unused here
-    asyncio.set_event_loop(loop)
     server.connection_made(to_client)  # type: ignore[arg-type]
     client.connection_made(to_server)  # type: ignore[arg-type]
     if client.state.value != "open" or server.state.value != "open":
         raise SystemExit("the in-memory handshake did not finish")
-    message = b"x" * size
     for _ in range(1000):
         client.write(message)
     start = time.process_time()
@@ -116,7 +129,7 @@ def main() -> None:
     elapsed = time.process_time() - start
     assert counter.replies == count + 1000, counter.replies
     print(f"{elapsed / count * 1e6:.2f} us CPU per {size}-byte round trip "
-          f"(both ends, no kernel), {count} round trips")
+          f"(both ends, no kernel, {shape}), {count} round trips")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ dataclasses the CLI fills from flags; ``context()`` turns one into an
 from __future__ import annotations
 
 import enum
+import functools
+import os
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +50,19 @@ class Profile(enum.Enum):
     @property
     def minimum_version(self) -> ssl.TLSVersion:
         return ssl.TLSVersion.TLSv1_3 if self is Profile.MODERN else ssl.TLSVersion.TLSv1_2
+
+
+@functools.cache
+def _ticket_keys() -> bytes:
+    """This process's session-ticket key, random and never stored.
+
+    Made once, before ``--workers`` fork (the parent builds a context to validate the
+    configuration), so every worker and every reloaded context encrypts tickets
+    alike: a client resumes on whichever worker it reaches, and after a reload.
+    Restarting the server rotates it. Without it each context had its own key, and
+    with two workers half of all resumptions fell back to full handshakes.
+    """
+    return os.urandom(native.TICKET_KEYS_SIZE)
 
 
 def _harden(
@@ -172,6 +187,12 @@ class ServerTLS:
         if self.crl is not None:
             _load_crl(ctx, self.crl)
         ctx.verify_mode = ssl.CERT_REQUIRED if self.client_auth else ssl.CERT_NONE
+        # One TLS 1.3 session ticket per handshake, not OpenSSL's two: OpenSSL 3.0 copies
+        # the session (re-parsing the client's certificate) for each ticket, which cost
+        # 15% of a full mTLS handshake (bench/run.py profile). A client resuming gets a
+        # fresh ticket on every resumed connection; trustwire's client needs just one.
+        ctx.num_tickets = 1
+        native.set_ticket_keys(ctx, _ticket_keys())
         if self.keylog_filename:
             ctx.keylog_filename = self.keylog_filename
         return ctx

@@ -1,11 +1,12 @@
 """The few OpenSSL settings Python's ``ssl`` module cannot make, through ctypes.
 
 Python (through 3.13) cannot choose TLS 1.3 cipher suites or key-exchange
-groups, nor ask for a stapled OCSP response. trustwire needs all three: the
-probe offers one suite or group per handshake, and contexts pin Mozilla's
-groups. This module calls ``SSL_CTX_set_ciphersuites``,
-``SSL_CTX_set1_groups_list`` and ``SSL_CTX_set_tlsext_status_type`` on the
-``SSL_CTX`` behind an ``ssl.SSLContext``.
+groups, ask for a stapled OCSP response, or set session-ticket keys. trustwire
+needs all four: the probe offers one suite or group per handshake, contexts pin
+Mozilla's groups, and server workers share one ticket key so a client resumes
+on whichever worker it reaches. This module calls ``SSL_CTX_set_ciphersuites``,
+``SSL_CTX_set1_groups_list``, ``SSL_CTX_set_tlsext_status_type`` and
+``SSL_CTX_set_tlsext_ticket_keys`` on the ``SSL_CTX`` behind an ``ssl.SSLContext``.
 
 Safety: the ``SSL_CTX *`` is read from the first field after the object header
 of CPython's ``PySSLContext`` (unchanged since Python 3.x began), and is used
@@ -22,10 +23,14 @@ import ctypes.util
 import functools
 import ssl
 
-__all__ = ["available", "request_ocsp", "set_ciphersuites", "set_groups"]
+__all__ = ["TICKET_KEYS_SIZE", "available", "request_ocsp", "set_ciphersuites", "set_groups",
+           "set_ticket_keys"]
 
 _SSL_CTRL_SET_TLSEXT_STATUS_REQ_TYPE = 65
 _SSL_CTRL_SET_GROUPS_LIST = 92
+_SSL_CTRL_SET_TLSEXT_TICKET_KEYS = 59
+TICKET_KEYS_SIZE = 80
+"""Key name (16 bytes), HMAC key (32) and AES key (32), as OpenSSL 3 takes them."""
 _TLSEXT_STATUSTYPE_OCSP = 1
 
 
@@ -86,3 +91,19 @@ def request_ocsp(ctx: ssl.SSLContext) -> bool:
         return False
     return bool(found[0].SSL_CTX_ctrl(found[1], _SSL_CTRL_SET_TLSEXT_STATUS_REQ_TYPE,
                                       _TLSEXT_STATUSTYPE_OCSP, None) == 1)
+
+
+def set_ticket_keys(ctx: ssl.SSLContext, keys: bytes) -> bool:
+    """Encrypt and accept session tickets with ``keys`` instead of the context's own
+    random ones. False if impossible (tickets then work within one process only)."""
+    if len(keys) != TICKET_KEYS_SIZE:
+        raise ValueError(f"ticket keys are {TICKET_KEYS_SIZE} bytes")
+    found = _pointer(ctx)
+    if not found:
+        return False
+    buffer = ctypes.create_string_buffer(keys, len(keys))
+    try:
+        return bool(found[0].SSL_CTX_ctrl(found[1], _SSL_CTRL_SET_TLSEXT_TICKET_KEYS, len(keys),
+                                          ctypes.cast(buffer, ctypes.c_void_p)) == 1)
+    finally:
+        ctypes.memset(buffer, 0, len(keys))  # OpenSSL copied them; no stray copy left here
