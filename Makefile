@@ -1,13 +1,15 @@
 # trustwire: two commands are all a new user needs.
 #   make demo   set up .venv from nothing and run the tour
 #   make test   set up .venv from nothing, then ruff, mypy --strict and the whole test suite
+#   make bench  trustwire against stunnel, haproxy and nginx (~30 min; bench-quick < 5 min),
+#               writing docs/benchmarks.md
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench bench-quick clean
+.PHONY: demo test lint typecheck pytest bench bench-quick bench-tools clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: python3.11 not found; install it (apt-get install python3 python3-venv)"; exit 1; }
@@ -30,6 +32,29 @@ pytest: $(STAMP)
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 test: lint typecheck pytest
+
+BENCH_STAMP := $(VENV)/.bench-installed
+BENCH_APT   := gcc libc6-dev libssl-dev openssl util-linux stunnel4 haproxy nginx libnginx-mod-stream
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	@touch $(BENCH_STAMP)
+
+bench-tools:
+	@if ! { command -v cc && command -v stunnel4 && command -v haproxy && command -v nginx \
+	        && test -f /usr/include/openssl/ssl.h && test -f /usr/lib/nginx/modules/ngx_stream_module.so; } >/dev/null; then \
+	    if [ "$$(id -u)" -eq 0 ]; then \
+	        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(BENCH_APT) >/dev/null; \
+	    else \
+	        echo "error: the benchmark needs: apt-get install $(BENCH_APT)"; exit 1; \
+	    fi; \
+	fi
+
+bench: $(BENCH_STAMP) bench-tools
+	$(BIN)/python bench/run.py
+
+bench-quick: $(BENCH_STAMP) bench-tools
+	$(BIN)/python bench/run.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
