@@ -71,8 +71,8 @@ def table(results: dict[str, Any], mode: str, key: str) -> list[str]:
             rows = rows_for(results, mode, workers, conns)
             if not rows:
                 continue
-            what = {"idle": "connections", "bulk": "connections", "rr": "connections"}.get(
-                mode, "concurrent handshakes")
+            what = {"idle": "connection", "bulk": "connection", "rr": "connection"}.get(
+                mode, "concurrent handshake") + ("s" if conns > 1 else "")
             lines.append(f"**{workers} worker{'s' if workers > 1 else ''}, {conns} {what}**\n")
             header = "| contender | " + ("KiB per connection" if mode == "idle" else
                                         "MiB/s" if mode == "bulk" else "per second")
@@ -96,17 +96,59 @@ def table(results: dict[str, Any], mode: str, key: str) -> list[str]:
                               f"{med(s, 'loadgen_share'):.2f}"]
                 lines.append("| " + " | ".join(cells) + " |")
             ours = ("trustwire-serve", "trustwire-tunnel")
-            lines.append("")
-            lines.append(ratio_line(rows, key, mode == "idle", ours))
+            notes = [ratio_line(rows, key, mode == "idle", ours)]
             if mode != "idle":
-                lines.append(ratio_line(rows, EFFICIENCY_KEY[mode], True, ours).replace(
+                notes.append(ratio_line(rows, EFFICIENCY_KEY[mode], True, ours).replace(
                     "Against the best peer", "Server CPU per unit of work against the most "
                     "frugal peer"))
             if mode == "rr":
-                lines.append(ratio_line(rows, "p99_us", True, ours).replace(
+                notes.append(ratio_line(rows, "p99_us", True, ours).replace(
                     "Against the best peer", "p99 latency against the best peer"))
-            lines.append("")
+            lines += ["", *(note + "\n" for note in notes if note)]
     return lines
+
+
+TARGETS = (
+    # (workload, conns or None for the plan's list, metric, lower is better, ours, what)
+    ("bulk", None, "mib_s", False, ("trustwire-tunnel",), "bulk MiB/s ≥ 1.0x best peer"),
+    ("handshake", 16, "rate", False, ("trustwire-serve", "trustwire-tunnel"),
+     "full handshakes/s ≥ 1.0x best peer"),
+    ("resume", 16, "rate", False, ("trustwire-serve", "trustwire-tunnel"),
+     "resumed handshakes/s ≥ 1.0x best peer"),
+    ("rr", 64, "rate", False, ("trustwire-serve", "trustwire-tunnel"),
+     "round trips/s at 64 connections ≥ 1.0x best peer"),
+    ("rr", 64, "p99_us", True, ("trustwire-serve", "trustwire-tunnel"),
+     "p99 at 64 connections ≤ best peer's"),
+    ("idle", None, "kib_per_conn", True, ("trustwire-serve", "trustwire-tunnel"),
+     "idle KiB per connection ≤ 1.0x haproxy"),
+)
+
+
+def targets(results: dict[str, Any]) -> list[str]:
+    """One line per target, worker count and connection count: the ratio and whether it holds."""
+    plan = results["plan"]
+    lines = ["| target | workers | connections | best peer | " + " | ".join(
+        ("trustwire-serve", "trustwire-tunnel")) + " |", "|---|---|---|---|---|---|"]
+    for mode, conns, key, lower, ours, what in TARGETS:
+        conns_list = [conns] if conns else plan[f"{mode}_conns"]
+        for workers in plan["workers"]:
+            for c in conns_list:
+                rows = rows_for(results, mode, workers, c)
+                peers = ("haproxy",) if mode == "idle" else PEERS
+                values = {p: med(rows[p], key) for p in peers if p in rows and med(rows[p], key) > 0}
+                if not values:
+                    continue
+                best = (min if lower else max)(values, key=values.__getitem__)
+                cells = []
+                for name in ("trustwire-serve", "trustwire-tunnel"):
+                    value = med(rows[name], key) if name in rows and name in ours else 0.0
+                    if value <= 0:
+                        cells.append(DASH)
+                        continue
+                    ratio = values[best] / value if lower else value / values[best]
+                    cells.append(f"{ratio:.2f}{TIMES} {'holds' if ratio >= 1.0 else 'misses'}")
+                lines.append(f"| {what} | {workers} | {c} | {best} | " + " | ".join(cells) + " |")
+    return [*lines, ""] if len(lines) > 2 else []
 
 
 def plot(results: dict[str, Any], docs: Path) -> list[str]:
@@ -174,8 +216,17 @@ def write_report(results: dict[str, Any], out: Path) -> None:
         f"at most {limits['handshake_bound_s']:.0f} per second per core from cryptography alone",
         "",
     ]
+    summary = targets(results)
+    if summary:
+        lines += ["## Targets", "",
+                  "Each ratio is trustwire over the best peer in the same run (for memory and "
+                  "latency, the peer's figure over ours), so above 1.00 means trustwire is "
+                  "ahead. Where a target misses, [performance.md](performance.md) shows where "
+                  "the time goes.", "", *summary]
     for (mode, key), title in TITLES.items():
-        lines += [f"## {title}", "", *table(results, mode, key)]
+        body = table(results, mode, key)
+        if body:
+            lines += [f"## {title}", "", *body]
     images = plot(results, out.parent)
     for image in images:
         lines += [f"![benchmarks]({image})", ""]
