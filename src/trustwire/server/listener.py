@@ -20,11 +20,13 @@ import asyncio
 import bisect
 import collections
 import contextlib
+import ctypes
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from trustwire.authz.policy import Policy
 from trustwire.errors import ConfigError
@@ -38,7 +40,33 @@ if TYPE_CHECKING:
 HANDSHAKE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 """Upper bounds (seconds) of the handshake-duration histogram."""
 
-__all__ = ["Limits", "Listener", "Tracked"]
+__all__ = ["Limits", "Listener", "Tracked", "release_free_memory"]
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        trim = ctypes.CDLL(None).malloc_trim  # glibc; other C libraries lack it
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return cast("Callable[[int], int]", trim)
+
+
+_TRIM = _malloc_trim()
+
+
+def release_free_memory() -> None:
+    """Hand the heap's free pages back to the kernel.
+
+    A handshake briefly holds tens of KiB of OpenSSL buffers; after a burst of them
+    the freed memory sits in holes between long-lived connections, where glibc
+    keeps it resident. ``malloc_trim`` releases those pages: with two workers
+    sharing both cores with the clients, idle RSS per connection went from 44 to
+    40 KiB (3 runs each); it takes at most ~1.5 ms with 9,750 connections open.
+    Called from the sweep, at most once a second and only after new connections.
+    """
+    if _TRIM is not None:
+        _TRIM(0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,6 +143,7 @@ class Listener:
         self._servers: list[asyncio.Server] = []
         self._sweeper: asyncio.TimerHandle | None = None
         self._closed: asyncio.Event | None = None
+        self._accepted_at_sweep = 0
         self.started = time.time()
 
     # -- operations: reload, revocation, observation --------------------------------------------
@@ -213,6 +242,10 @@ class Listener:
             conn.idle_check(now, limits.handshake_timeout, limits.idle_timeout)
         if self.audit is not None:
             self.audit.flush()
+        accepted = self.stats["accepted"]
+        if accepted != self._accepted_at_sweep:
+            self._accepted_at_sweep = accepted
+            release_free_memory()
         self._sweeper = asyncio.get_running_loop().call_later(1.0, self._sweep)
 
     async def close(self, grace: float | None = None) -> None:
