@@ -122,6 +122,16 @@ static void record(double seconds) {
 }
 
 /* Drive one slot as far as it goes without blocking. Returns 0 to keep, -1 to recycle. */
+static char negotiated[160];  /* version, suite and group of the first handshake */
+
+static void note_negotiated(SSL *ssl) {
+    if (negotiated[0]) return;
+    int group = SSL_get_negotiated_group(ssl);
+    snprintf(negotiated, sizeof negotiated, "%s %s %s", SSL_get_version(ssl),
+             SSL_CIPHER_get_name(SSL_get_current_cipher(ssl)),
+             group ? OBJ_nid2sn(group & ~TLSEXT_nid_unknown) : "?");
+}
+
 static int drive(struct slot *s) {
     for (;;) {
         int r, err;
@@ -131,6 +141,7 @@ static int drive(struct slot *s) {
             s->st = HANDSHAKING;
             r = SSL_do_handshake(s->ssl);
             if (r == 1) {
+                note_negotiated(s->ssl);
                 if (mode == HANDSHAKE || mode == RESUME) {
                     handshakes++;
                     if (SSL_session_reused(s->ssl)) resumed++;
@@ -279,7 +290,8 @@ int main(int argc, char **argv) {
             for (int i = 0; i < conns; i++) ready += slots[i].st == HOLDING && slots[i].fd >= 0;
             if (ready + errors >= conns) break;
         }
-        printf("{\"ready\": %d, \"errors\": %lld}\n", ready, errors);
+        printf("{\"ready\": %d, \"errors\": %lld, \"negotiated\": \"%s\"}\n", ready, errors,
+               negotiated);
         fflush(stdout);
         deadline = now() + seconds;
         while (now() < deadline) {
@@ -332,10 +344,10 @@ int main(int argc, char **argv) {
     printf("{\"mode\": \"%s\", \"conns\": %d, \"seconds\": %.3f, \"handshakes\": %lld, "
            "\"resumed\": %lld, \"round_trips\": %lld, \"bytes\": %.0f, \"errors\": %lld, "
            "\"rate\": %.1f, \"mib_s\": %.1f, \"p50_us\": %.1f, \"p99_us\": %.1f, "
-           "\"loadgen_cpu_s\": %.3f}\n",
+           "\"loadgen_cpu_s\": %.3f, \"negotiated\": \"%s\"}\n",
            m, conns, elapsed, handshakes - base_hs, resumed - base_res, round_trips - base_rt,
            bytes_sent - base_bytes, errors,
            mode == RR ? (round_trips - base_rt) / elapsed : (handshakes - base_hs) / elapsed,
-           (bytes_sent - base_bytes) / elapsed / 1048576.0, p50, p99, cpu);
+           (bytes_sent - base_bytes) / elapsed / 1048576.0, p50, p99, cpu, negotiated);
     return 0;
 }

@@ -182,6 +182,29 @@ def plot(results: dict[str, Any], docs: Path) -> list[str]:
     return images
 
 
+def negotiated(results: dict[str, Any]) -> str:
+    """What the load generator negotiated with each contender: the same for all, or a warning."""
+    seen: dict[str, set[str]] = {}
+    for row in results["rows"]:
+        for sample in row["samples"]:
+            if sample.get("negotiated"):
+                seen.setdefault(row["contender"], set()).add(sample["negotiated"])
+    values = set().union(*seen.values()) if seen else set()
+    if not values:
+        return ""
+    if len(values) == 1:
+        return f"Every contender negotiated the same: {values.pop()} (version, suite, group)."
+    each = "; ".join(f"{name}: {', '.join(sorted(v))}" for name, v in sorted(seen.items()))
+    return f"**Warning: the contenders negotiated different parameters**: {each}."
+
+
+def aes_line(limits: dict[str, Any]) -> str:
+    for key, name in (("aes256gcm_16k_mib_s", "AES-256-GCM"), ("aes128gcm_16k_mib_s", "AES-128-GCM")):
+        if key in limits:
+            return f"- {name}, one core, 16 KiB blocks: {limits[key]:.0f} MiB/s"
+    return ""
+
+
 def write_report(results: dict[str, Any], out: Path) -> None:
     limits = results["limits"]
     lines = [
@@ -207,9 +230,11 @@ def write_report(results: dict[str, Any], out: Path) -> None:
         "side, not the server, set the pace. stunnel has no worker setting (one thread per "
         "connection); it runs as is.",
         "",
+        negotiated(results),
+        "",
         "## Machine limits",
         "",
-        f"- AES-128-GCM, one core, 16 KiB blocks: {limits['aes128gcm_16k_mib_s']:.0f} MiB/s",
+        aes_line(limits),
         f"- ECDSA P-256: {limits['ecdsa_sign_s']:.0f} signatures/s, {limits['ecdsa_verify_s']:.0f} "
         "verifications/s; X25519: " f"{limits['x25519_s']:.0f} operations/s (one core)",
         f"- Server-side full mTLS handshake (1 signature, 2 verifications, 2 X25519 operations): "

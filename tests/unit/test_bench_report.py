@@ -68,3 +68,19 @@ def test_a_report_without_peers_has_no_targets_and_no_empty_sections(tmp_path: P
     assert "## 64-byte request/response round trips per second" in text
     assert f"| trustwire-serve | 40000 (40000{d}40000) | 1000 | 2000 | 1.00 | 25 | 0.80 |" in text
     assert "## Bulk" not in text and "## Memory" not in text
+
+
+def test_the_report_checks_every_contender_negotiated_the_same() -> None:
+    report = _report()
+    same = _results([
+        _row("trustwire-serve", "rr", 64, rate=1.0, negotiated="TLSv1.3 TLS_AES_256_GCM_SHA384 x25519"),
+        _row("nginx", "rr", 64, rate=1.0, negotiated="TLSv1.3 TLS_AES_256_GCM_SHA384 x25519"),
+    ])
+    assert report.negotiated(same) == ("Every contender negotiated the same: TLSv1.3 "
+                                       "TLS_AES_256_GCM_SHA384 x25519 (version, suite, group).")
+    differ = _results([
+        _row("trustwire-serve", "rr", 64, rate=1.0, negotiated="TLSv1.3 TLS_AES_128_GCM_SHA256 x25519"),
+        _row("nginx", "rr", 64, rate=1.0, negotiated="TLSv1.3 TLS_AES_256_GCM_SHA384 x25519"),
+    ])
+    assert report.negotiated(differ).startswith("**Warning: the contenders negotiated different")
+    assert "nginx: TLSv1.3 TLS_AES_256_GCM_SHA384 x25519" in report.negotiated(differ)
