@@ -1,4 +1,4 @@
-"""Signals and workers: SIGTERM under load loses no reply; a killed worker is replaced."""
+"""Signals and workers: SIGTERM or SIGINT under load loses no reply; a killed worker is replaced."""
 
 from __future__ import annotations
 
@@ -9,13 +9,17 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import Pki
 from tests.servers import children_of, running, serve_process
 from trustwire.client import connect
 from trustwire.errors import StreamError, TrustwireError
 
 
-def test_sigterm_under_load_loses_no_in_flight_reply(pki: Pki, tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_stop_signal_under_load_loses_no_in_flight_reply(pki: Pki, tmp_path: Path,
+                                                        signum: signal.Signals) -> None:
     audit = tmp_path / "audit.jsonl"
     results: dict[str, int] = {}
     errors: list[str] = []
@@ -46,7 +50,7 @@ def test_sigterm_under_load_loses_no_in_flight_reply(pki: Pki, tmp_path: Path) -
         for t in threads:
             t.start()
         time.sleep(1.5)
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signum)
         assert proc.wait(20) == 0
         stop.set()
         for t in threads:
