@@ -1,7 +1,7 @@
 # trustwire: two commands are all a new user needs.
 #   make demo   set up .venv from nothing and run the tour
 #   make test   set up .venv from nothing, then ruff, mypy --strict and the whole test suite
-#   make bench  trustwire against stunnel, haproxy and nginx (~30 min; bench-quick < 5 min),
+#   make bench  trustwire against stunnel, haproxy and nginx (~45 min; bench-quick < 5 min),
 #               writing docs/benchmarks.md
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
