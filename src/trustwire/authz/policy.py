@@ -23,13 +23,13 @@ from __future__ import annotations
 import functools
 import hmac
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from trustwire.errors import ConfigError
 from trustwire.tls.identity import PeerIdentity
+from trustwire.tomlfile import load_toml
 
 __all__ = ["Decision", "Policy"]
 
@@ -148,13 +148,7 @@ class Policy:
         Raises:
             ConfigError: unreadable file, TOML syntax error, or invalid rules.
         """
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"cannot read the policy file {path}: {exc.strerror}") from exc
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"the policy file {path} is not valid TOML ({exc})") from exc
-        return cls.from_mapping(data, source=str(path))
+        return cls.from_mapping(load_toml(path, "the policy file"), source=str(path))
 
     def merged(self, other: Policy) -> Policy:
         """Both policies' rules together (flags plus a file)."""

@@ -11,7 +11,6 @@ keeps the old material and says why on stderr, in the audit log and in
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import os
 import signal
 import socket
@@ -21,7 +20,7 @@ from typing import Any
 
 import click
 
-from trustwire.cli.tls_options import parse_hostport
+from trustwire.cli.tls_options import is_loopback, parse_hostport
 from trustwire.errors import TrustwireError
 from trustwire.observe.endpoint import StatusEndpoint
 from trustwire.server.listener import Limits, Listener
@@ -91,22 +90,13 @@ def build_ops(kwargs: dict[str, Any]) -> Ops:
     address = None
     if metrics is not None:
         address = parse_hostport(metrics, option="--metrics")
-        if not _is_loopback(address[0]) and not unsafe:
+        if not is_loopback(address[0]) and not unsafe:
             raise click.UsageError(f"--metrics {address[0] or '*'} is not a loopback address: "
                                    "/status names live identities; add --unsafe-metrics-listen "
                                    "if that is intended")
     return Ops(workers=kwargs.pop("workers"), audit_log=kwargs.pop("audit_log"), metrics=address,
                reload_interval=kwargs.pop("reload_interval"),
                keep_revoked_sessions=kwargs.pop("keep_revoked_sessions"))
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _listen_error(host: str, port: int, exc: OSError) -> TrustwireError:

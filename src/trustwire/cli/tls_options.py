@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -50,6 +51,16 @@ def parse_hostport(value: str, *, option: str = "address") -> tuple[str, int]:
     if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
         raise click.BadParameter(f"{port_text!r} is not a port number (0-65535)", param_hint=option)
     return host, int(port_text)
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback IP: where listening is safe without an --unsafe-* flag."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def format_addresses(addresses: list[tuple[str, int]]) -> str:

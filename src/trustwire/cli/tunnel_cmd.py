@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from trustwire.cli.tls_options import (
     build_server_tls,
     format_addresses,
     identity_options,
+    is_loopback,
     parse_hostport,
     policy_options,
     require_client_auth_for,
@@ -40,15 +40,6 @@ def parse_target(value: str, *, allow_unix: bool) -> Target:
     if not host or port == 0:
         raise click.BadParameter(f"{value!r} needs a host and a non-zero port", param_hint="--target")
     return Target(host=host, port=port)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 @click.group()
@@ -113,7 +104,7 @@ def tunnel_client(state: AppState, /, **kwargs: Any) -> None:
     The --allow-* options pin the server's identity (its certificate must match).
     """
     host, port = parse_hostport(kwargs.pop("listen"), option="--listen")
-    if not _is_loopback(host) and not kwargs.pop("unsafe_listen"):
+    if not is_loopback(host) and not kwargs.pop("unsafe_listen"):
         raise click.UsageError(
             f"--listen {host or '*'} is not a loopback address: anyone who can reach it would "
             "use this client's identity; add --unsafe-listen if that is intended")

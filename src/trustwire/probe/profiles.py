@@ -13,12 +13,12 @@ starts from one of them (``base``) and overrides any key::
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from trustwire.errors import ConfigError
+from trustwire.tomlfile import load_toml
 
 __all__ = ["GUIDELINES_HREF", "GUIDELINES_VERSION", "PROFILES", "Profile", "load_profile"]
 
@@ -95,12 +95,7 @@ def load_profile(spec: str) -> Profile:
     path = Path(spec)
     if not path.exists():
         raise ConfigError(f"unknown profile {spec!r}: use modern, intermediate or a TOML file")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read the profile {path}: {exc.strerror}") from exc
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"the profile {path} is not valid TOML ({exc})") from exc
+    data = load_toml(path, "the profile")
     base_name = data.pop("base", "intermediate")
     if base_name not in PROFILES:
         raise ConfigError(f"{path}: base must be modern or intermediate, not {base_name!r}")

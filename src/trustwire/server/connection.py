@@ -156,11 +156,12 @@ class _ServerConnection:
         tls = self.tls
         if tls.state is TLS_HANDSHAKING:
             if now - self.started > handshake_timeout:
-                self.server.stats["handshakes_failed"] += 1
-                self.server.handshake_failures["timeout"] += 1
-                self.server.audit_event("handshake_failed", self, reason="timeout",
-                                        diagnosis=f"no TLS handshake within {handshake_timeout:g}s")
-                tls.abort()
+                server = self.server
+                server.stats["handshakes_failed"] += 1
+                server.handshake_failures["timeout"] += 1
+                server.audit_event("handshake_failed", self, reason="timeout",
+                                   diagnosis=self.timeout_diagnosis(handshake_timeout))
+                self.abort()
         elif idle_timeout and tls.state is TLS_OPEN:
             seen = tls.bytes_in + tls.bytes_out
             if seen != self._seen:
@@ -171,6 +172,10 @@ class _ServerConnection:
                 self.refuse(f"idle for {idle_timeout:g} seconds")
 
     # -- hooks for the two shapes ---------------------------------------------------------------
+
+    def timeout_diagnosis(self, handshake_timeout: float) -> str:
+        """What the audit log says when the peer did not finish its handshake in time."""
+        return f"no TLS handshake within {handshake_timeout:g}s"
 
     def abort(self) -> None:
         self.tls.abort()

@@ -372,16 +372,8 @@ class _TunnelOut(_Splice):
             self._reason = f"refused by the target: {diagnosis.why}"
         self.abort_plain()
 
-    def idle_check(self, now: float, handshake_timeout: float, idle_timeout: float) -> None:
-        if self.tls.state is TLS_HANDSHAKING and now - self.started > handshake_timeout:
-            diagnosis = diagnose_timeout("client", handshake_timeout)
-            self.server.stats["handshakes_failed"] += 1
-            self.server.handshake_failures["timeout"] += 1
-            self.server.audit_event("handshake_failed", self, reason="timeout",
-                                    diagnosis=diagnosis.sentence())
-            self.abort()
-            return
-        super().idle_check(now, handshake_timeout, idle_timeout)
+    def timeout_diagnosis(self, handshake_timeout: float) -> str:
+        return diagnose_timeout("client", handshake_timeout).sentence()  # we are the TLS client
 
     def abort(self) -> None:
         if self._connecting is not None and not self._connecting.done():

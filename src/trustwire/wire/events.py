@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["NEED_DATA", "Closed", "Event", "Message", "NeedData", "RemoteError"]
+__all__ = ["NEED_DATA", "Closed", "Event", "Message", "NeedData", "RemoteError", "StreamBuffer"]
 
 
 class NeedData:
@@ -45,3 +45,22 @@ class Closed:
 
 
 Event = Message | RemoteError | Closed
+
+
+class StreamBuffer:
+    """The receiving half both codecs share: bytes accumulate until the peer's end."""
+
+    __slots__ = ("_buffer", "_eof")
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._eof = False
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Feed bytes from the peer; ``b""`` signals end of stream."""
+        if not data:
+            self._eof = True
+            return
+        if self._eof:
+            raise RuntimeError("receive_data after end of stream")
+        self._buffer += data

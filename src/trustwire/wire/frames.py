@@ -20,7 +20,15 @@ from __future__ import annotations
 import struct
 
 from trustwire.errors import FrameTooLarge, LocalProtocolError, RemoteProtocolError
-from trustwire.wire.events import NEED_DATA, Closed, Event, Message, NeedData, RemoteError
+from trustwire.wire.events import (
+    NEED_DATA,
+    Closed,
+    Event,
+    Message,
+    NeedData,
+    RemoteError,
+    StreamBuffer,
+)
 
 __all__ = ["DEFAULT_MAX_FRAME", "ERROR_MARKER", "MAX_ERROR_REASON", "LengthCodec"]
 
@@ -35,7 +43,7 @@ _HEADER = 4
 _unpack_header = struct.Struct(">I").unpack_from  # no slice copy, unlike int.from_bytes(buf[a:b])
 
 
-class LengthCodec:
+class LengthCodec(StreamBuffer):
     """Decode and encode length-prefixed messages.
 
     Args:
@@ -48,29 +56,19 @@ class LengthCodec:
             handle(event)
     """
 
-    __slots__ = ("_buffer", "_eof", "_offset", "max_size")
+    __slots__ = ("_offset", "max_size")
 
     def __init__(self, max_size: int = DEFAULT_MAX_FRAME) -> None:
         if not 0 < max_size < ERROR_MARKER:
             raise ValueError("max_size must be between 1 and 2**32 - 2")
+        super().__init__()
         self.max_size = max_size
-        self._buffer = bytearray()
         self._offset = 0
-        self._eof = False
 
     @property
     def buffered(self) -> int:
         """Bytes received but not yet returned as events."""
         return len(self._buffer) - self._offset
-
-    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
-        """Feed bytes from the peer; ``b""`` signals end of stream."""
-        if not data:
-            self._eof = True
-            return
-        if self._eof:
-            raise RuntimeError("receive_data after end of stream")
-        self._buffer += data
 
     def next_event(self) -> Event | NeedData:
         """The next complete event, or NEED_DATA.

@@ -15,43 +15,41 @@ is reported as :class:`RemoteError` with that reason instead of Closed.
 from __future__ import annotations
 
 from trustwire.errors import FrameTooLarge, LocalProtocolError
-from trustwire.wire.events import NEED_DATA, Closed, Event, Message, NeedData, RemoteError
+from trustwire.wire.events import (
+    NEED_DATA,
+    Closed,
+    Event,
+    Message,
+    NeedData,
+    RemoteError,
+    StreamBuffer,
+)
 
 __all__ = ["ERROR_PREFIX", "LineCodec"]
 
 ERROR_PREFIX = b"error: "
 
 
-class LineCodec:
+class LineCodec(StreamBuffer):
     """Decode and encode newline-terminated messages.
 
     Args:
         max_size: longest line accepted or sent, without its newline.
     """
 
-    __slots__ = ("_buffer", "_eof", "_scanned", "last_error", "max_size")
+    __slots__ = ("_scanned", "last_error", "max_size")
 
     def __init__(self, max_size: int) -> None:
         if max_size <= 0:
             raise ValueError("max_size must be positive")
+        super().__init__()
         self.max_size = max_size
-        self._buffer = bytearray()
         self._scanned = 0
-        self._eof = False
         self.last_error: bytes | None = None
 
     @property
     def buffered(self) -> int:
         return len(self._buffer)
-
-    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
-        """Feed bytes from the peer; ``b""`` signals end of stream."""
-        if not data:
-            self._eof = True
-            return
-        if self._eof:
-            raise RuntimeError("receive_data after end of stream")
-        self._buffer += data
 
     def next_event(self) -> Event | NeedData:
         """The next line as a Message, Closed (or RemoteError) at the end, or NEED_DATA.
