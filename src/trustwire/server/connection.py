@@ -87,7 +87,6 @@ class _ServerConnection:
         self.peer = tls.peer
         elapsed = time.monotonic() - self.started
         server.observe_handshake(elapsed)
-        handshake_ms = round(elapsed * 1000, 2)
         if self.peer is not None:
             decision = server.policy.check(self.peer)
             if not decision.allowed:
@@ -100,7 +99,7 @@ class _ServerConnection:
         server.stats["handshakes_ok"] += 1
         if server.audit is not None:
             server.audit_event("handshake_ok", self, tls_version=tls.version(), cipher=tls.cipher(),
-                               handshake_ms=handshake_ms)
+                               handshake_ms=round(elapsed * 1000, 2))
         if server.closing:
             self.begin_shutdown()
         else:
@@ -124,7 +123,7 @@ class _ServerConnection:
         stats["bytes_in"] += self.tls.bytes_in
         stats["bytes_out"] += self.tls.bytes_out
         stats["messages"] += self.messages
-        if self.opened:
+        if self.opened and self.server.audit is not None:  # no line to build without a log
             self.server.audit_event(
                 "closed", self, reason=self._reason, bytes_in=self.tls.bytes_in,
                 bytes_out=self.tls.bytes_out,
@@ -452,7 +451,3 @@ class Connection(_MessageConnection):
         if self._task is not None and not self._task.done():
             self._task.cancel()
         self.tls.abort()
-
-
-def describe_handler(obj: Any) -> str:
-    return getattr(obj, "__qualname__", None) or type(obj).__name__
