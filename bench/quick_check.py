@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import resource
 import subprocess
@@ -20,23 +19,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from run import cpu_seconds, rss_bytes  # bench/run.py: the same /proc readings for every bench
+
 from trustwire.client import aconnect
 from trustwire.pki.ca import CertKind
 from trustwire.pki.names import SubjectAltNames
 from trustwire.pki.store import Home
 from trustwire.server import run
 from trustwire.tls.context import ClientTLS
-
-
-def rss(pid: int) -> int:
-    with open(f"/proc/{pid}/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_server(home: Path, service: str) -> tuple[subprocess.Popen[str], int]:
@@ -56,7 +46,7 @@ async def idle_memory(pid: int, port: int, tls: ClientTLS, count: int) -> float:
     for _ in range(50):  # warm-up: the first connections pay for one-time allocations
         clients.append(await aconnect("localhost", port, tls=tls, confirm=False))
     await asyncio.sleep(0.5)
-    before = rss(pid)
+    before = rss_bytes([pid])
     sem = asyncio.Semaphore(64)
 
     async def one() -> None:
@@ -65,7 +55,7 @@ async def idle_memory(pid: int, port: int, tls: ClientTLS, count: int) -> float:
 
     await asyncio.gather(*(one() for _ in range(count)))
     await asyncio.sleep(1.0)
-    after = rss(pid)
+    after = rss_bytes([pid])
     for c in clients:
         c.tls.abort()
     return (after - before) / count
@@ -83,9 +73,9 @@ async def round_trips(pid: int, port: int, tls: ClientTLS, conns: int, seconds: 
             await c.request(payload)  # type: ignore[attr-defined]
             count += 1
 
-    cpu0 = cpu_seconds(pid)
+    cpu0 = cpu_seconds([pid])
     await asyncio.gather(*(loop(c) for c in clients))
-    cpu = cpu_seconds(pid) - cpu0
+    cpu = cpu_seconds([pid]) - cpu0
     for c in clients:
         c.tls.abort()
     return count, cpu
