@@ -106,7 +106,7 @@ def test_curl_with_client_certificates_straight_to_the_tunnel_server(
     events = [json.loads(line) for line in audit.read_text().splitlines()]
     denied = [e for e in events if e["event"] == "access_denied"]
     assert len(denied) == 1 and denied[0]["cn"] == "bob"
-    assert "CN=bob, OU=sales matches no allow rule (allow CN alice)" in denied[0]["reason"]
+    assert "CN=bob, OU=sales is not allowed by the access policy (no allow rule matches: allow CN alice)" in denied[0]["reason"]
     failed = [e for e in events if e["event"] == "handshake_failed"]
     assert [e["reason"] for e in failed] == ["client-cert-missing"]
     ok = [e for e in events if e["event"] == "closed" and e.get("cn") == "alice"]

@@ -69,6 +69,8 @@ def test_invalid_names(h: tuple[str, Path], cli: Cli, args: list[str], fragment:
     (["cert", "issue", "x", "--client", "--days", "3", "--hours", "2"], "either --days or --hours"),
     (["cert", "issue", "x", "--client", "--days", "500"], "at most 397 days"),
     (["cert", "issue", "../x", "--client"], "invalid certificate name"),
+    (["cert", "issue", "alice\n", "--client"], "invalid certificate name 'alice\\n'"),
+    (["cert", "issue", "bob\r", "--client"], "invalid certificate name 'bob\\r'"),
     (["cert", "revoke", "alice", "--reason", "bored"], "unknown revocation reason"),
     (["ca", "init", "--permit-dns", "x.internal"], "add --intermediate"),
     (["cert", "frobnicate"], "No such command"),
@@ -240,3 +242,20 @@ def test_disk_full(tmp_path: Path, cli: Cli, tmpfs: Callable[..., Path]) -> None
     assert snapshot(home) == before
     filler.unlink()
     assert cli("--home", home, "cert", "issue", "bob", "--client").code == 0  # recovers
+
+
+def test_a_home_owned_by_another_user_is_refused(h: tuple[str, Path], cli: Cli) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give the home away")
+    home = h[1]
+    os.chown(home / "ca", 65534, 65534)
+    try:
+        before = snapshot(home)
+        for args in (["cert", "issue", "eve", "--client"], ["ca", "crl"], ["cert", "revoke", "alice"],
+                     ["cert", "list"]):
+            result = cli(*h, *args)
+            assert_clean_error(result, 1, f"{home / 'ca'} belongs to", "uid 65534", "not to you")
+            assert "hint: use a home you own" in result.err
+        assert snapshot(home) == before
+    finally:
+        os.chown(home / "ca", 0, 0)

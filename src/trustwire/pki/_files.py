@@ -21,7 +21,8 @@ from pathlib import Path
 
 from trustwire.errors import StoreError
 
-__all__ = ["FileBatch", "Staged", "atomic_write", "ensure_private_dir", "staged_writes", "store_error"]
+__all__ = ["FileBatch", "Staged", "atomic_write", "check_owned", "ensure_private_dir", "staged_writes",
+           "store_error"]
 
 
 def store_error(path: Path, exc: OSError) -> StoreError:
@@ -33,6 +34,49 @@ def store_error(path: Path, exc: OSError) -> StoreError:
     elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         hint = "make the home writable, or choose another with --home or TRUSTWIRE_HOME"
     return StoreError(f"could not write {path}: {reason}", hint=hint)
+
+
+def _owner_name(uid: int) -> str:
+    try:
+        import pwd
+
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except (ImportError, KeyError):
+        return f"uid {uid}"
+
+
+def check_owned(path: Path) -> None:
+    """Refuse an existing directory that another user owns or that others may write.
+
+    A CA key, CRL and trust anchor written into (or read from) such a directory are
+    that user's to swap: they could replace the CA certificate a server trusts, or
+    read keys written there. Owned by us or by root, and writable by neither group
+    nor others, is safe (as OpenSSH's StrictModes demands of ~/.ssh). A directory
+    that does not exist yet is fine: we create it 0700.
+
+    Raises:
+        StoreError: naming the directory and what is wrong with it.
+    """
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise store_error(path, exc) from exc
+    me = os.geteuid()
+    if st.st_uid not in (me, 0):
+        raise StoreError(
+            f"{path} belongs to {_owner_name(st.st_uid)}, not to you ({_owner_name(me)}), "
+            "so that user could replace the CA's files",
+            hint=f"use a home you own (--home DIR or TRUSTWIRE_HOME), or take it over: "
+                 f"chown -R {me} {path}",
+        )
+    if st.st_mode & 0o022:
+        raise StoreError(
+            f"{path} can be written by other users (mode {st.st_mode & 0o777:o}), so they "
+            "could replace the CA's files",
+            hint=f"chmod go-w {path} (trustwire keeps its directories at 700)",
+        )
 
 
 def ensure_private_dir(path: Path) -> None:

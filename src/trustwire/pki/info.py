@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from trustwire.errors import PKIError
 from trustwire.pki.ca import fingerprint
 from trustwire.pki.keys import describe_public_key
 from trustwire.pki.names import SubjectAltNames
 
-__all__ = ["CertInfo", "describe_certificate"]
+__all__ = ["CertInfo", "describe_certificate", "load_certificates", "parse_serial"]
 
 _EKU_NAMES = {
     ExtendedKeyUsageOID.SERVER_AUTH: "serverAuth",
@@ -23,6 +24,34 @@ _EKU_NAMES = {
     ExtendedKeyUsageOID.OCSP_SIGNING: "OCSPSigning",
     ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE: "anyExtendedKeyUsage",
 }
+
+
+def load_certificates(data: bytes, *, source: str) -> list[x509.Certificate]:
+    """Every certificate in PEM (or a single DER) data.
+
+    Raises:
+        PKIError: when there is none, naming ``source``.
+    """
+    try:
+        if b"-----BEGIN" in data:
+            certs = x509.load_pem_x509_certificates(data)
+        else:
+            certs = [x509.load_der_x509_certificate(data)]
+    except ValueError:
+        raise PKIError(
+            f"{source} is not a valid PEM or DER certificate",
+            hint="restore it from a backup or check that you passed the right file",
+        ) from None
+    return certs
+
+
+def parse_serial(text: str) -> int | None:
+    """A serial number as printed by trustwire or OpenSSL (hex, optional 0x/colons)."""
+    cleaned = text.strip().lower().removeprefix("0x").replace(":", "")
+    if not cleaned or any(c not in "0123456789abcdef" for c in cleaned):
+        return None
+    return int(cleaned, 16)
+
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -41,12 +41,21 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # A certificate NAME doubles as a file name (HOME/certs/NAME.crt), so it is
-# restricted to a portable, traversal-free alphabet.
-_CERT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
-_DNS_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-_URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*$")
-_SPIFFE_TRUST_DOMAIN = re.compile(r"^[a-z0-9._-]+$")
-_SPIFFE_SEGMENT = re.compile(r"^[A-Za-z0-9._-]+$")
+# restricted to a portable, traversal-free alphabet. Every pattern here is applied with
+# fullmatch: ``$`` would also match before a trailing newline, and "alice\n" would pass
+# as a second, different "alice".
+_CERT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+_DNS_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+_URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+_SPIFFE_TRUST_DOMAIN = re.compile(r"[a-z0-9._-]+")
+_SPIFFE_SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def _refuse_controls(value: str, what: str) -> None:
+    """Whole-string check: a newline or other control character anywhere is refused, not
+    stripped (a name that prints like another must not become a second one)."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise ConfigError(f"invalid {what} {value!r}: it contains a newline or control character")
 
 
 def validate_cert_name(name: str) -> str:
@@ -58,7 +67,8 @@ def validate_cert_name(name: str) -> str:
     Raises:
         ConfigError: when it could escape the certs directory or is not portable.
     """
-    if not _CERT_NAME.match(name) or name.endswith((".", ".key", ".crt")) or ".." in name:
+    if (not isinstance(name, str) or not _CERT_NAME.fullmatch(name)
+            or name.endswith((".", ".key", ".crt")) or ".." in name):
         raise ConfigError(
             f"invalid certificate name {name!r}: use 1-64 letters, digits, '.', '_', '@' or '-', "
             "starting with a letter or digit",
@@ -85,6 +95,7 @@ def parse_dns_name(value: str, *, allow_wildcard: bool = True) -> str:
         ConfigError: for IP addresses, empty labels, bad characters, or a
             misplaced wildcard.
     """
+    _refuse_controls(value, "DNS name")
     raw = value.strip()
     if _looks_like_ip(raw):
         raise ConfigError(f"{value!r} is an IP address, not a DNS name; pass it with --ip instead")
@@ -113,7 +124,7 @@ def parse_dns_name(value: str, *, allow_wildcard: bool = True) -> str:
             raise ConfigError(
                 f"invalid DNS name {value!r}: '*' is allowed only as the whole left-most label",
             )
-        if not _DNS_LABEL.match(label):
+        if not _DNS_LABEL.fullmatch(label):
             raise ConfigError(
                 f"invalid DNS name {value!r}: each label needs 1-63 letters, digits or '-' "
                 "and may not start or end with '-'",
@@ -138,6 +149,7 @@ def parse_ip(value: str) -> IPAddress:
     Raises:
         ConfigError: when it is not an address.
     """
+    _refuse_controls(value, "IP address")
     try:
         return ipaddress.ip_address(value.strip().strip("[]"))
     except ValueError as exc:
@@ -165,11 +177,12 @@ def parse_uri(value: str) -> str:
         ConfigError: when it is not an absolute URI with a host, or not a
             valid SPIFFE ID for the ``spiffe`` scheme.
     """
+    _refuse_controls(value, "URI")
     raw = value.strip()
     if any(ch.isspace() for ch in raw) or not raw.isascii():
         raise ConfigError(f"invalid URI {value!r}: it contains spaces or non-ASCII characters")
     parts = urllib.parse.urlsplit(raw)
-    if not parts.scheme or not _URI_SCHEME.match(parts.scheme):
+    if not parts.scheme or not _URI_SCHEME.fullmatch(parts.scheme):
         raise ConfigError(f"invalid URI {value!r}: it needs a scheme, like spiffe://domain/path")
     if not parts.hostname:
         raise ConfigError(f"invalid URI {value!r}: it needs a host, like spiffe://domain/path")
@@ -185,7 +198,7 @@ def _check_spiffe_id(value: str, parts: urllib.parse.SplitResult) -> None:
         raise ConfigError(
             f"invalid SPIFFE ID {value!r}: no port, user, query or fragment is allowed",
         )
-    if not _SPIFFE_TRUST_DOMAIN.match(parts.netloc):
+    if not _SPIFFE_TRUST_DOMAIN.fullmatch(parts.netloc):
         raise ConfigError(
             f"invalid SPIFFE ID {value!r}: the trust domain may hold only lower-case letters, "
             "digits, '.', '_' and '-'",
@@ -193,7 +206,7 @@ def _check_spiffe_id(value: str, parts: urllib.parse.SplitResult) -> None:
     if parts.path:
         segments = parts.path.split("/")[1:]
         for segment in segments:
-            if segment in ("", ".", "..") or not _SPIFFE_SEGMENT.match(segment):
+            if segment in ("", ".", "..") or not _SPIFFE_SEGMENT.fullmatch(segment):
                 raise ConfigError(
                     f"invalid SPIFFE ID {value!r}: path segments must be non-empty, "
                     "not '.' or '..', and use only letters, digits, '.', '_' and '-'",

@@ -41,6 +41,7 @@ from trustwire.errors import (
 from trustwire.pki._files import (
     FileBatch,
     atomic_write,
+    check_owned,
     ensure_private_dir,
     staged_writes,
     store_error,
@@ -57,6 +58,7 @@ from trustwire.pki.ca import (
     utcnow,
 )
 from trustwire.pki.crl import RevocationReason, build_crl
+from trustwire.pki.info import load_certificates, parse_serial
 from trustwire.pki.inventory import Inventory, Record, State
 from trustwire.pki.keys import (
     KeyType,
@@ -68,7 +70,7 @@ from trustwire.pki.keys import (
 )
 from trustwire.pki.names import NameConstraints, SubjectAltNames, validate_cert_name
 
-__all__ = ["Home", "IdentityFiles", "load_certificates", "parse_serial"]
+__all__ = ["Home", "IdentityFiles", "load_certificates", "parse_serial"]  # the last two: pki.info
 
 INTERMEDIATE_LIFETIME = dt.timedelta(days=5 * 365)
 """Intermediates live half as long as the default root, so one rotation fits inside it."""
@@ -84,33 +86,6 @@ class IdentityFiles:
     ca: Path
     """The trust anchor (the root)."""
     crl: Path | None
-
-
-def load_certificates(data: bytes, *, source: str) -> list[x509.Certificate]:
-    """Every certificate in PEM (or a single DER) data.
-
-    Raises:
-        PKIError: when there is none, naming ``source``.
-    """
-    try:
-        if b"-----BEGIN" in data:
-            certs = x509.load_pem_x509_certificates(data)
-        else:
-            certs = [x509.load_der_x509_certificate(data)]
-    except ValueError:
-        raise PKIError(
-            f"{source} is not a valid PEM or DER certificate",
-            hint="restore it from a backup or check that you passed the right file",
-        ) from None
-    return certs
-
-
-def parse_serial(text: str) -> int | None:
-    """A serial number as printed by trustwire or OpenSSL (hex, optional 0x/colons)."""
-    cleaned = text.strip().lower().removeprefix("0x").replace(":", "")
-    if not cleaned or any(c not in "0123456789abcdef" for c in cleaned):
-        return None
-    return int(cleaned, 16)
 
 
 class Home:
@@ -171,7 +146,17 @@ class Home:
 
     # -- reading ----------------------------------------------------------------------------
 
+    def check_safe(self) -> None:
+        """Refuse a home (or its ca/ and certs/) that another user owns or others can write.
+
+        Raises:
+            StoreError: naming the directory, its owner or mode, and the fix.
+        """
+        for path in (self.root, self.ca_dir, self.certs_dir):
+            check_owned(path)
+
     def _require_ca(self) -> None:
+        self.check_safe()
         if not self.has_ca():
             raise CANotFound(
                 f"there is no CA in {self.root}",
@@ -295,6 +280,7 @@ class Home:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
+        self.check_safe()
         ensure_private_dir(self.root)
         lock_path = self.root / ".lock"
         try:

@@ -91,7 +91,7 @@ class _ServerConnection:
             decision = server.policy.check(self.peer)
             if not decision.allowed:
                 server.stats["access_denied"] += 1
-                server.audit_event("access_denied", self, reason=decision.reason)
+                server.audit_event("access_denied", self, reason=decision.log_reason)
                 self._reason = "access denied"
                 self.refuse(f"access denied: {decision.reason}")
                 return

@@ -31,8 +31,11 @@ def test_no_rules_admits_any_verified_peer() -> None:
 
 def test_any_rule_means_deny_by_default() -> None:
     decision = Policy.build(cn=["bob"]).check(peer("alice"))
-    assert not decision.allowed
-    assert "CN=alice matches no allow rule" in decision.reason and "CN bob" in decision.reason
+    assert not decision.allowed and decision.code == "policy"
+    # The peer is told who was refused, never the allow-list; the audit detail has the rules.
+    assert decision.reason == "CN=alice is not allowed by the access policy"
+    assert "bob" not in decision.reason and "CN bob" in decision.detail
+    assert "CN bob" in decision.log_reason
 
 
 @pytest.mark.parametrize(("policy", "who", "allowed"), [
@@ -98,9 +101,75 @@ def test_bad_policy_files(tmp_path: Path, text: str, message: str) -> None:
         Policy.from_file(tmp_path / "missing.toml")
 
 
-@given(st.text(alphabet="abc/*.", max_size=12), st.text(alphabet="abc/.", max_size=12))
+@given(st.text(alphabet="abc/*.", max_size=12), st.text(alphabet="abc/.%?#", max_size=12))
 def test_uri_star_never_crosses_a_slash(pattern: str, uri: str) -> None:
-    if "**" in pattern:
-        return
-    if Policy.build(uri=["spiffe://td/" + pattern]).check(peer(uris=("spiffe://td/" + uri,))).allowed:
-        assert uri.count("/") == pattern.count("/")
+    try:
+        policy = Policy.build(uri=["spiffe://td/" + pattern])
+    except ConfigError:
+        return  # empty, '.' or '..' segments, or a misplaced '**': refused as a pattern
+    if policy.check(peer(uris=("spiffe://td/" + uri,))).allowed:
+        segments = uri.split("/")
+        assert all(s not in ("", ".", "..") for s in segments)
+        assert not any(c in uri for c in "%?#")
+        if "**" not in pattern:
+            assert uri.count("/") == pattern.count("/")
+
+
+@pytest.mark.parametrize("uri", [
+    "spiffe://td/ns/..", "spiffe://td/ns/.", "spiffe://td/ns/", "spiffe://td/ns//web",
+    "spiffe://td/ns/a%2Fb", "spiffe://td/ns/a%2fb", "spiffe://td/ns/web?x=1", "spiffe://td/ns/web#f",
+    "spiffe://td/ns/we\nb", "spiffe://td/ns/web\n", "spiffe://td/ns/w\x00", "spiffe://td/ns/w eb",
+    "spiffe://td/ns/wéb", "spiffe://td/ns/a\\b", "spiffe://td.evil/ns/web", "spiffe://td/ns",
+])
+def test_uri_star_refuses_lookalikes(uri: str) -> None:
+    assert not Policy(uri={"spiffe://td/ns/*"}).check(peer(uris=(uri,))).allowed
+
+
+@pytest.mark.parametrize("uri", [
+    "spiffe://td/../../admin", "spiffe://td/ns/../admin", "spiffe://td//admin", "spiffe://td/",
+    "spiffe://td/a/%2e%2e/admin", "spiffe://td/a?b", "spiffe://td/a#b", "spiffe://td",
+])
+def test_double_star_never_matches_dot_segments_or_escapes(uri: str) -> None:
+    assert not Policy(uri={"spiffe://td/**"}).check(peer(uris=(uri,))).allowed
+
+
+def test_double_star_matches_one_or_more_segments() -> None:
+    policy = Policy(uri={"spiffe://td/ns/**"})
+    assert policy.check(peer(uris=("spiffe://td/ns/a",))).allowed
+    assert policy.check(peer(uris=("spiffe://td/ns/a/b/c",))).allowed
+    assert not policy.check(peer(uris=("spiffe://td/nsx/a",))).allowed
+
+
+@pytest.mark.parametrize("pattern", [
+    "spiffe://td/ns/**/web", "spiffe://td/a/../b", "spiffe://td//a", "spiffe://td/a/",
+    "spiffe://*/a", "spiffe://td/a?x", "spiffe://td/a#x", "spiffe://td/a%2F", "td/a", "spiffe://td/a**",
+])
+def test_bad_uri_patterns_are_refused(pattern: str) -> None:
+    with pytest.raises(ConfigError, match="invalid URI pattern"):
+        Policy(uri={pattern})
+
+
+@pytest.mark.parametrize("value", ["sha256:" + "AB" * 32, "SHA256:" + ":".join(["ab"] * 32),
+                                   "ab" * 32, "AB:" * 31 + "AB"])
+def test_fingerprint_forms_are_normalised(value: str) -> None:
+    policy = Policy(fingerprint={value})
+    assert policy.fingerprint == {"ab" * 32}
+    assert policy.check(peer()).allowed
+    assert Policy.build(fingerprint=[value]) == policy
+
+
+def test_constructor_validates_like_build() -> None:
+    """tw.Policy(...) once skipped the checks: a colon fingerprint silently never matched."""
+    assert Policy(fingerprint={"AB:" * 31 + "AB"}).check(peer()).allowed
+    assert Policy(dns={"API.svc.example."}).dns == {"api.svc.example"}
+    with pytest.raises(ConfigError, match="invalid fingerprint"):
+        Policy(fingerprint={"xyz"})
+    with pytest.raises(ConfigError, match="not one string"):
+        Policy(cn="alice")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("key", ["cn", "ou", "dns", "uri"])
+@pytest.mark.parametrize("value", ["alice\n", "ali\x00ce", "alice\r", "\x1bali"])
+def test_rules_with_control_characters_are_refused(key: str, value: str) -> None:
+    with pytest.raises(ConfigError):
+        Policy.build(**{key: [value if key != "uri" else "spiffe://td/" + value]})

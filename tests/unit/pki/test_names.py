@@ -30,7 +30,8 @@ def test_valid_cert_names_are_kept(name: str) -> None:
 
 @pytest.mark.parametrize(
     "name", ["", "../etc/passwd", "a/b", ".hidden", "-dash", "a..b", "x" * 65, "sp ace", "k.key",
-             "c.crt", "trailing.", "ümlaut", "a\x00b"],
+             "c.crt", "trailing.", "ümlaut", "a\x00b", "alice\n", "alice\r\n", "ali\nce", "alice\t",
+             "alice\x7f", "\nalice"],
 )
 def test_cert_names_that_could_escape_or_confuse_are_refused(name: str) -> None:
     with pytest.raises(ConfigError, match="invalid certificate name"):
@@ -222,3 +223,15 @@ def test_constraint_matching_is_suffix_based(base: str, prefix: str) -> None:
     outside = f"{prefix}x{base}" if not base.startswith(".") else prefix
     if outside != base and not outside.endswith("." + base):
         assert nc.violations(SubjectAltNames.parse(dns=[outside])) == [f"DNS:{outside}"]
+
+
+@pytest.mark.parametrize("bad", ["example.com\nevil", "exa\x00mple.com", "exam ple.com"])
+def test_dns_names_with_control_characters_are_refused(bad: str) -> None:
+    with pytest.raises(ConfigError):
+        parse_dns_name(bad)
+
+
+@pytest.mark.parametrize("bad", ["spiffe://td/a\n", "spiffe://td\n/a", "spiffe://td/a\x00b"])
+def test_uris_with_control_characters_are_refused(bad: str) -> None:
+    with pytest.raises(ConfigError):
+        parse_uri(bad)

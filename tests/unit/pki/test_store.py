@@ -25,6 +25,7 @@ from trustwire.errors import (
     CAExists,
     CANotFound,
     CertificateNotFound,
+    ConfigError,
     InventoryError,
     KeyFileError,
     NameConstraintError,
@@ -188,6 +189,19 @@ def test_sign_csr_removes_a_stale_key_of_a_revoked_namesake(home: Home) -> None:
     home.revoke("device")
     home.sign_csr(_csr_pem("device", []), source="d.csr", kind=CertKind.CLIENT)
     assert not home.key_path("device").exists()
+
+
+@pytest.mark.parametrize("cn", ["alice\n", "alice\r", "al\x00ice", "alice\x1b"])
+def test_csr_whose_cn_hides_a_control_character_is_refused(home: Home, cn: str) -> None:
+    """A CSR CN of "alice\\n" would be a second "alice" that `cert revoke alice` misses."""
+    home.issue("alice", kind=CertKind.CLIENT)
+    home.revoke("alice")
+    before = snapshot(home.root)
+    with pytest.raises(ConfigError, match="invalid certificate name"):
+        home.sign_csr(_csr_pem(cn, []), source="x.csr", kind=CertKind.CLIENT)
+    with pytest.raises(ConfigError, match="invalid certificate name"):
+        home.issue(cn, kind=CertKind.CLIENT)
+    assert snapshot(home.root) == before
 
 
 def test_csr_outside_constraints_is_refused(inter_home: Home) -> None:
@@ -361,3 +375,32 @@ def test_issue_then_verify(tmp_path_factory: pytest.TempPathFactory, dns: list[s
         assert chain[0] == leaf
     client = PolicyBuilder().store(store).build_client_verifier().verify(leaf, [])
     assert client.chain[0] == leaf
+
+
+@pytest.mark.parametrize("where", ["", "ca", "certs"])
+def test_a_home_owned_by_another_user_is_refused(home: Home, where: str) -> None:
+    """Another user's directory is theirs to swap the CA certificate or CRL in."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give the directory away")
+    target = home.root / where if where else home.root
+    os.chown(target, 65534, 65534)
+    try:
+        before = snapshot(home.root)
+        for attempt in (lambda: home.issue("eve", kind=CertKind.CLIENT), home.inventory,
+                        lambda: home.identity("alice"), lambda: home.revoke("nobody")):
+            with pytest.raises(StoreError, match="belongs to .*uid 65534.*not to you"):
+                attempt()
+        assert snapshot(home.root) == before
+    finally:
+        os.chown(target, 0, 0)
+    home.issue("eve", kind=CertKind.CLIENT)  # given back: usable again
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o720, 0o702])
+def test_a_home_others_can_write_is_refused(home: Home, mode: int) -> None:
+    home.certs_dir.chmod(mode)
+    with pytest.raises(StoreError, match="can be written by other users") as info:
+        home.issue("eve", kind=CertKind.CLIENT)
+    assert info.value.hint is not None and "chmod go-w" in info.value.hint
+    home.certs_dir.chmod(0o755)  # readable by others is fine; writable is not
+    home.issue("eve", kind=CertKind.CLIENT)
