@@ -31,11 +31,11 @@ from trustwire.errors import (
     TLSError,
     TrustwireError,
 )
+from trustwire.identity import PeerIdentity
 from trustwire.pki.store import Home
 from trustwire.server import Connection, Limits, Server, responder, run
 from trustwire.tls.context import ClientTLS, Profile, ServerTLS
 from trustwire.tls.diagnose import Diagnosis
-from trustwire.tls.identity import PeerIdentity
 
 __version__ = "0.1.0"
 

@@ -5,6 +5,10 @@ command or change that fixes it). The CLI prints exactly those two lines and
 exits with ``exit_code``; it never prints a traceback. Messages never contain
 key material or passphrases: callers pass paths and names, not contents.
 
+:class:`Diagnosis` lives here too: it is the data a :class:`HandshakeError` carries
+(``trustwire.tls.diagnose`` builds them). Every error pickles with its data (for
+worker processes and ``concurrent.futures``).
+
 The shape follows STYLE.md::
 
     TrustwireError
@@ -14,8 +18,11 @@ The shape follows STYLE.md::
     |   +-- KeyFileError (PassphraseError), InventoryError, StoreError
     |   `-- CSRError, NameConstraintError
     +-- TLSError
-    |   `-- HandshakeError      .diagnosis: what, side, why, fix command
-    +-- AccessDenied            .peer, .reason
+    |   +-- HandshakeError      .diagnosis: what, side, why, fix command
+    |   |   `-- AccessDenied    .diagnosis, .reason, .peer: the access policy (or a revocation)
+    |   `-- ReloadError         new certificates, CRL or policy failed validation
+    +-- ProbeError
+    |   `-- Unreachable         the probe could not reach the target at all (exit 2)
     +-- ProtocolError           abstract, as in h11
     |   +-- LocalProtocolError  we tried to send something illegal
     |   `-- RemoteProtocolError peer sent bad data; FrameTooLarge
@@ -27,13 +34,15 @@ The shape follows STYLE.md::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from trustwire.tls.diagnose import Diagnosis
+    from trustwire.identity import PeerIdentity
 
 __all__ = [
     "AccessDenied",
+    "Diagnosis",
     "CAExists",
     "CANotFound",
     "CSRError",
@@ -50,14 +59,55 @@ __all__ = [
     "NameInUse",
     "PKIError",
     "PassphraseError",
+    "ProbeError",
     "ProtocolError",
+    "ReloadError",
     "RemoteProtocolError",
     "StoreError",
     "StreamError",
     "TLSError",
     "Timeout",
     "TrustwireError",
+    "Unreachable",
 ]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Diagnosis:
+    """Why a handshake failed, for people (and a code for machines)."""
+
+    reason: str
+    """Stable code: expired, not-yet-valid, unknown-ca, revoked, hostname-mismatch,
+    client-cert-missing, wrong-eku, protocol-too-old, no-shared-cipher, policy-denied,
+    not-tls, crl-expired, crl-missing, name-constraints, bad-certificate, server-error,
+    closed, timeout, tls-error."""
+    side: str
+    """Which side refused: ``client`` or ``server``."""
+    what: str
+    """What was refused, e.g. "the server's certificate"."""
+    why: str
+    """Why, in plain words."""
+    fix: str | None = None
+    """The command or change that fixes it."""
+    refused: bool = True
+    """False for failures nobody chose (timeouts, dropped connections)."""
+
+    def sentence(self) -> str:
+        if self.refused:
+            return f"{self.what} was refused by the {self.side}: {self.why}"
+        return f"{self.what} failed: {self.why}"
+
+    def as_json(self) -> dict[str, str | None]:
+        return {"reason": self.reason, "side": self.side, "what": self.what, "why": self.why,
+                "fix": self.fix}
+
+
+def _restore(cls: type[TrustwireError], args: tuple[object, ...],
+             state: dict[str, object]) -> TrustwireError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class TrustwireError(Exception):
@@ -77,6 +127,11 @@ class TrustwireError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # The default would call cls(*args), which subclasses with data-carrying
+        # constructors (HandshakeError(diagnosis), FrameTooLarge(size, limit)) cannot take.
+        return (_restore, (type(self), self.args, dict(self.__dict__)))
 
 
 class ConfigError(TrustwireError, ValueError):
@@ -141,13 +196,30 @@ class HandshakeError(TLSError):
         self.diagnosis = diagnosis
 
 
-class AccessDenied(TrustwireError):
-    """The peer's verified identity is not allowed by the policy."""
+class AccessDenied(HandshakeError):
+    """A verified identity is not (or no longer) admitted: the access policy refused it,
+    or a reload revoked it mid-session. A :class:`HandshakeError`, since it is one more
+    way for a connection to be refused; ``reason`` is what the other side said."""
 
-    def __init__(self, reason: str, *, peer: Any = None, hint: str | None = None) -> None:
-        super().__init__(f"access denied: {reason}", hint=hint)
+    def __init__(self, diagnosis: Diagnosis, *, reason: str,
+                 peer: PeerIdentity | None = None) -> None:
+        super().__init__(diagnosis)
         self.reason = reason
         self.peer = peer
+
+
+class ReloadError(TLSError):
+    """New certificates, keys, CA, CRL or policy failed validation; the old ones stay."""
+
+
+class ProbeError(TrustwireError):
+    """The probe could not do its job."""
+
+
+class Unreachable(ProbeError):
+    """The target could not be probed at all (exit 2)."""
+
+    exit_code = 2
 
 
 class ProtocolError(TrustwireError):

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from trustwire.errors import ConfigError
-from trustwire.tls.identity import PeerIdentity
+from trustwire.identity import PeerIdentity
 from trustwire.tomlfile import load_toml
 
 __all__ = ["Decision", "Policy", "describe_peer"]

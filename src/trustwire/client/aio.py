@@ -32,9 +32,9 @@ from trustwire.errors import (
     Timeout,
     TrustwireError,
 )
+from trustwire.identity import PeerIdentity
 from trustwire.tls.context import ClientTLS
 from trustwire.tls.diagnose import Diagnosis, diagnose_eof, diagnose_timeout
-from trustwire.tls.identity import PeerIdentity
 from trustwire.tls.protocol import TLS_OPEN, TLSProtocol
 from trustwire.wire import NEED_DATA, Closed, Message, RemoteError, make_codec
 from trustwire.wire.frames import DEFAULT_MAX_FRAME

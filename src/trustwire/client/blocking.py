@@ -35,9 +35,9 @@ from trustwire.errors import (
     HandshakeError,
     Timeout,
 )
+from trustwire.identity import PeerIdentity
 from trustwire.tls.context import ClientTLS
 from trustwire.tls.diagnose import diagnose, diagnose_eof, diagnose_timeout
-from trustwire.tls.identity import PeerIdentity
 from trustwire.wire import NEED_DATA, Closed, Message, RemoteError, make_codec
 from trustwire.wire.frames import DEFAULT_MAX_FRAME
 

@@ -38,7 +38,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from trustwire.errors import ConfigError, TrustwireError
+from trustwire.errors import ConfigError, Unreachable
 from trustwire.pki.ca import Authority, CertKind, create_root
 from trustwire.pki.keys import KeyType, load_private_key, public_keys_match, signing_hash
 from trustwire.pki.names import SubjectAltNames
@@ -59,12 +59,6 @@ GROUPS = {"X25519MLKEM768": "X25519MLKEM768", "X25519": "x25519", "X448": "x448"
           "ffdhe6144": "ffdhe6144", "ffdhe8192": "ffdhe8192"}
 EC_GROUPS = {"X25519", "X448", "P-256", "P-384", "P-521"}
 ALL_LEGACY = "ALL:COMPLEMENTOFALL:@SECLEVEL=0"
-
-
-class Unreachable(TrustwireError):
-    """The target could not be probed at all (exit 2)."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,8 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from trustwire.errors import ConnectionBroken, ConnectionClosed, ProtocolError, TrustwireError
+from trustwire.identity import PeerIdentity
 from trustwire.tls.diagnose import Diagnosis
-from trustwire.tls.identity import PeerIdentity
 from trustwire.tls.protocol import TLS_HANDSHAKING, TLS_OPEN, TLSProtocol
 from trustwire.wire import NEED_DATA, Closed, Message, RemoteError, make_codec
 

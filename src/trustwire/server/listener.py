@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from trustwire.authz.policy import Policy
 from trustwire.errors import ConfigError
+from trustwire.identity import PeerIdentity
 from trustwire.observe.audit import AuditLog
-from trustwire.tls.identity import PeerIdentity
 from trustwire.wire.frames import DEFAULT_MAX_FRAME
 
 if TYPE_CHECKING:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from trustwire.identity import PeerIdentity
 from trustwire.server.connection import responder
-from trustwire.tls.identity import PeerIdentity
 
 __all__ = ["echo"]
 

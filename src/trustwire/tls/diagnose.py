@@ -21,43 +21,14 @@ from __future__ import annotations
 
 import datetime as dt
 import ssl
-from dataclasses import dataclass
 
 from cryptography import x509
+
+from trustwire.errors import Diagnosis
 
 __all__ = ["Diagnosis", "Role", "diagnose", "diagnose_eof", "diagnose_timeout", "policy_denied"]
 
 Role = str  # "client" or "server": which end of the connection *we* are
-
-
-@dataclass(frozen=True, kw_only=True)
-class Diagnosis:
-    """Why a handshake failed, for people (and a code for machines)."""
-
-    reason: str
-    """Stable code: expired, not-yet-valid, unknown-ca, revoked, hostname-mismatch,
-    client-cert-missing, wrong-eku, protocol-too-old, no-shared-cipher, policy-denied,
-    not-tls, crl-expired, crl-missing, name-constraints, bad-certificate, closed, timeout,
-    tls-error."""
-    side: str
-    """Which side refused: ``client`` or ``server``."""
-    what: str
-    """What was refused, e.g. "the server's certificate"."""
-    why: str
-    """Why, in plain words."""
-    fix: str | None = None
-    """The command or change that fixes it."""
-    refused: bool = True
-    """False for failures nobody chose (timeouts, dropped connections)."""
-
-    def sentence(self) -> str:
-        if self.refused:
-            return f"{self.what} was refused by the {self.side}: {self.why}"
-        return f"{self.what} failed: {self.why}"
-
-    def as_json(self) -> dict[str, str | None]:
-        return {"reason": self.reason, "side": self.side, "what": self.what, "why": self.why,
-                "fix": self.fix}
 
 
 def _other(role: Role) -> str:

@@ -52,8 +52,8 @@ from typing import Protocol
 from cryptography import x509
 
 from trustwire.errors import ConnectionClosed
+from trustwire.identity import PeerIdentity
 from trustwire.tls.diagnose import Diagnosis, diagnose, diagnose_eof
-from trustwire.tls.identity import PeerIdentity
 
 __all__ = [
     "READ_SIZE", "TLS_CLOSED", "TLS_HANDSHAKING", "TLS_OPEN", "TLSApp", "TLSProtocol", "TLSState",

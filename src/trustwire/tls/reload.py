@@ -35,14 +35,10 @@ from typing import Any
 from cryptography import x509
 
 from trustwire.authz.policy import Policy
-from trustwire.errors import TrustwireError
+from trustwire.errors import ReloadError, TrustwireError
 from trustwire.tls.context import ClientTLS, ServerTLS
 
 __all__ = ["Material", "ReloadError", "Watcher", "build_material"]
-
-
-class ReloadError(TrustwireError):
-    """New certificates, keys, CRL or policy failed validation; the old ones stay."""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from trustwire.authz import Policy
 from trustwire.errors import ConfigError
-from trustwire.tls.identity import PeerIdentity
+from trustwire.identity import PeerIdentity
 
 FP = "ab" * 32
 
