@@ -1,6 +1,6 @@
 """CPU per 64-byte round trip in trustwire's own TLS code, without the kernel.
 
-Two TLSProtocol objects (client and server, real OpenSSL, real certificates) are
+Two TLSTransport objects (client and server, real OpenSSL, real certificates) are
 joined by in-memory transports that hand each write straight to the other side's
 ``get_buffer``/``buffer_updated``, exactly as uvloop would. What remains is
 OpenSSL's record work plus trustwire's Python per message: the part of a round
@@ -23,17 +23,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+from trustwire.net.transport import TLSTransport
 from trustwire.server.server import Server
 from trustwire.services.upper import upper
 from trustwire.tls.context import ClientTLS, ServerTLS
-from trustwire.tls.protocol import TLSProtocol
 
 
 class MemoryTransport:
     """Delivers writes synchronously to the peer protocol (uvloop-like buffered reads)."""
 
     def __init__(self) -> None:
-        self.peer: TLSProtocol | None = None
+        self.peer: TLSTransport | None = None
 
     def write(self, data: bytes) -> None:
         assert self.peer is not None
@@ -61,9 +61,12 @@ class Echo:
     """Server app: sends every message back."""
 
     def __init__(self) -> None:
-        self.tls: TLSProtocol | None = None
+        self.tls: TLSTransport | None = None
 
-    def tls_established(self, tls: TLSProtocol) -> None:
+    def tls_connected(self, tls: TLSTransport) -> None:
+        self.tls = tls
+
+    def tls_established(self, tls: TLSTransport) -> None:
         self.tls = tls
 
     def tls_data(self, data: memoryview) -> None:
@@ -111,10 +114,10 @@ def main() -> None:
         server = Server(upper, tls=server_ctx)._protocol()
         message = len(b"x" * size).to_bytes(4, "big") + b"x" * size
     else:
-        server = TLSProtocol(server_ctx, Echo(), server_side=True)
+        server = TLSTransport(server_ctx, Echo(), server_side=True)
         message = b"x" * size
-    assert isinstance(server, TLSProtocol)
-    client = TLSProtocol(client_ctx, counter, server_side=False, server_hostname="localhost")
+    assert isinstance(server, TLSTransport)
+    client = TLSTransport(client_ctx, counter, server_side=False, server_hostname="localhost")
     to_server, to_client = MemoryTransport(), MemoryTransport()
     to_server.peer, to_client.peer = server, client
     server.connection_made(to_client)  # type: ignore[arg-type]

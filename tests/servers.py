@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from trustwire.observe.audit import AuditLog
+from trustwire.ops.audit import AuditLog, AuditObserver
 from trustwire.server.server import Server, run
 
 
@@ -39,7 +39,8 @@ class ServerThread:
         async def serve() -> None:
             audit = AuditLog.open(str(self.audit_path)) if self.audit_path else None
             self.server = self.make(audit)
-            self.server.audit = audit
+            if audit is not None and self.server.observer is None:
+                self.server.observer = AuditObserver(audit)
             (_, self.port), *_ = await self.server.start(self.host, 0)
             self._loop = asyncio.get_running_loop()
             self._stop = asyncio.Event()
@@ -70,8 +71,8 @@ class ServerThread:
         return box[0]
 
     def flush_audit(self) -> None:
-        if self.server is not None and self.server.audit is not None:
-            self.call(self.server.audit.flush)
+        if self.server is not None and self.server.observer is not None:
+            self.call(self.server.observer.flush)
 
     def audit_events(self) -> list[dict[str, Any]]:
         self.flush_audit()

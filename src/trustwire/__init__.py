@@ -7,7 +7,9 @@ behind mutual TLS, and a probe that audits any TLS endpoint::
     import trustwire as tw
 
     server = tw.Server(tw.services.upper, tls=tw.ServerTLS.from_identity(home, "server"),
-                       policy=tw.Policy.build(cn=["alice"]))
+                       policy=tw.Policy(cn={"alice"}))
+    tw.run(server.serve("127.0.0.1", 8443))   # reloads on SIGHUP and file changes; Ctrl-C drains
+
     with tw.connect("localhost", 8443, tls=tw.ClientTLS.from_identity(home, "alice")) as c:
         print("Response from server:", c.request(b"Hello, server!").decode())
 """
@@ -22,22 +24,25 @@ from trustwire.errors import (
     ConfigError,
     ConnectionBroken,
     ConnectionClosed,
+    Diagnosis,
     FrameTooLarge,
     HandshakeError,
     PKIError,
     ProtocolError,
+    ReloadError,
     StreamError,
     Timeout,
     TLSError,
     TrustwireError,
 )
 from trustwire.identity import PeerIdentity
+from trustwire.ops.reload import TrustSource
+from trustwire.ops.runtime import Operations
 from trustwire.pki.store import Home
 from trustwire.server import Connection, Limits, Server, responder, run
 from trustwire.tls.context import ClientTLS, Profile, ServerTLS
-from trustwire.tls.diagnose import Diagnosis
-
-__version__ = "0.1.0"
+from trustwire.tunnel import Target, TunnelClient, TunnelServer
+from trustwire.version import __version__
 
 __all__ = [
     "AccessDenied",
@@ -54,17 +59,23 @@ __all__ = [
     "HandshakeError",
     "Home",
     "Limits",
+    "Operations",
     "PKIError",
     "PeerIdentity",
     "Policy",
     "Profile",
     "ProtocolError",
+    "ReloadError",
     "Server",
     "ServerTLS",
     "StreamError",
     "TLSError",
+    "Target",
     "Timeout",
+    "TrustSource",
     "TrustwireError",
+    "TunnelClient",
+    "TunnelServer",
     "__version__",
     "aconnect",
     "connect",

@@ -108,7 +108,7 @@ def test_reset_in_the_middle_of_a_frame(pki: Pki, st: ServerThread) -> None:
     s.close()  # RST
     st.wait_for_event(lambda e: e["event"] == "closed" and e.get("cn") == "alice")
     assert st.server is not None
-    assert st.call(lambda: len(st.server.connections)) == 0  # type: ignore[union-attr]
+    assert st.call(lambda: len(st.server.sessions)) == 0  # type: ignore[union-attr]
     assert_still_serving(pki, st.port)
 
 
@@ -127,8 +127,8 @@ def test_client_that_stops_reading_cannot_grow_server_memory(pki: Pki, tmp_path:
             pass  # the server stopped reading us: backpressure works
         time.sleep(0.5)
         assert st.server is not None
-        held = st.call(lambda: [(c.tls.get_write_buffer_size(), c.codec.buffered)
-                                for c in st.server.connections])  # type: ignore[union-attr]
+        held = st.call(lambda: [(c.tls.get_write_buffer_size(), c.channel.buffered)
+                                for c in st.server.sessions])  # type: ignore[union-attr]
         assert len(held) == 1
         write_buffer, decoded_backlog = held[0]
         assert sent < 200 * len(frame), "the server never pushed back"

@@ -17,9 +17,9 @@ from trustwire.cli.common import (
     passphrase_option,
     read_passphrase,
 )
-from trustwire.pki._files import atomic_write
 from trustwire.pki.ca import name_constraints_of, utcnow
 from trustwire.pki.crl import crl_number
+from trustwire.pki.files import atomic_write
 from trustwire.pki.info import describe_certificate
 from trustwire.pki.inventory import Status
 from trustwire.pki.keys import KeyType

@@ -27,9 +27,9 @@ from trustwire.cli.common import (
     resolve_lifetime,
 )
 from trustwire.errors import ConfigError, PKIError
-from trustwire.pki._files import atomic_write, ensure_private_dir, staged_writes
 from trustwire.pki.ca import utcnow
 from trustwire.pki.crl import RevocationReason
+from trustwire.pki.files import atomic_write, ensure_private_dir, staged_writes
 from trustwire.pki.info import describe_certificate
 from trustwire.pki.inventory import Record, State, Status
 from trustwire.pki.keys import KeyType, private_key_pem, signing_hash

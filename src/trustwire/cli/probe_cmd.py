@@ -9,7 +9,7 @@ import click
 from rich.progress import BarColumn, Progress, TextColumn
 
 from trustwire.cli.common import err_console, out_console
-from trustwire.pki._files import atomic_write
+from trustwire.pki.files import atomic_write
 from trustwire.probe.checks import evaluate, verdict
 from trustwire.probe.collect import ProbeOptions, ProbeTarget, collect
 from trustwire.probe.profiles import load_profile

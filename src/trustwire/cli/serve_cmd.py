@@ -4,82 +4,72 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
 from trustwire.cli.common import AppState
-from trustwire.cli.running import build_limits, build_ops, limit_options, run_listener
-from trustwire.cli.tls_options import (
-    build_client_tls,
-    build_policy,
-    build_server_tls,
-    format_addresses,
-    identity_options,
-    parse_hostport,
-    policy_options,
-    require_client_auth_for,
-)
+from trustwire.cli.options import IdentityFlags, LimitFlags, OpsFlags, PolicyFlags, hostport
+from trustwire.cli.running import observer_for, run_from_cli
 from trustwire.client.blocking import connect
 from trustwire.errors import ConnectionClosed
-from trustwire.observe.audit import AuditLog
-from trustwire.server.listener import Listener
+from trustwire.net.addresses import format_addresses
+from trustwire.net.listener import Listener
+from trustwire.ops.reload import Reloader, TrustSource
 from trustwire.server.server import Server
 from trustwire.services import load_service
-from trustwire.tls.context import ServerTLS
-from trustwire.tls.reload import Material, build_material
 from trustwire.wire.frames import DEFAULT_MAX_FRAME
 
 __all__ = ["send", "serve"]
-
-
-def _announce(what: str, addresses: list[tuple[str, int]], tls: ServerTLS, policy_text: str) -> None:
-    click.echo(f"trustwire: serving {what} on {format_addresses(addresses)} ({tls.profile.value} TLS, "
-               f"{'client certificates required' if tls.client_auth else 'no client certificates'}; "
-               f"policy: {policy_text})", err=True)
 
 
 @click.command()
 @click.option("--service", default="upper", show_default=True,
               help="upper, echo, or MODULE:CALLABLE (an async handler or a @responder).")
 @click.option("--listen", required=True, metavar="HOST:PORT", help="Address to listen on.")
-@identity_options(server=True)
-@policy_options
+@IdentityFlags.options(server=True)
+@PolicyFlags.options()
 @click.option("--framing", type=click.Choice(["length", "line"]), default="length",
               show_default=True, help="length: 4-byte length prefix; line: newline-terminated.")
 @click.option("--max-frame", type=click.IntRange(min=1, max=2**31), default=DEFAULT_MAX_FRAME,
               show_default=True, help="Largest message in bytes.")
-@limit_options
+@LimitFlags.options()
+@OpsFlags.options()
 @click.pass_obj
-def serve(state: AppState, /, **kwargs: Any) -> None:
+def serve(state: AppState, /, service: str, listen: str, identity_flags: IdentityFlags,
+          policy_flags: PolicyFlags, framing: str, max_frame: int, limit_flags: LimitFlags,
+          ops_flags: OpsFlags) -> None:
     """Serve a message service over mutual TLS."""
-    host, port = parse_hostport(kwargs.pop("listen"), option="--listen")
-    handler = load_service(kwargs.pop("service"))
-    tls = build_server_tls(state, kwargs)
-    policy, policy_files = build_policy(kwargs)
-    require_client_auth_for(tls, policy())
-    limits = build_limits(kwargs, max_frame=kwargs.pop("max_frame"))
-    framing = kwargs.pop("framing")
-    ops = build_ops(kwargs)
+    host, port = hostport(listen, "--listen")
+    handler = load_service(service)
+    tls = identity_flags.server_tls(state.home)
+    policy_now = policy_flags.combined()
+    limits = limit_flags.limits(max_frame=max_frame)
     name = getattr(handler, "__name__", "service")
 
-    def make(material: Material) -> Listener:
-        audit = AuditLog.open(ops.audit_log) if ops.audit_log else None
-        server = Server(handler, tls=material.context, policy=material.policy, limits=limits,
-                        framing=framing, audit=audit)
-        server.apply(material)
-        return server
+    source = TrustSource(tls=tls, policy=policy_flags.policy(), policy_file=policy_flags.policy_file)
 
-    label = name if ops.workers == 1 else f"{name} with {ops.workers} workers"
-    run_listener(make, lambda: build_material(tls, policy, policy_files), host, port, ops=ops,
-                 grace=limits.shutdown_grace, role="serve",
-                 announce=lambda addrs: _announce(label, addrs, tls, policy().describe()))
+    def make(open_audit: bool) -> tuple[Listener, Reloader | None]:
+        server = Server(handler, tls=source, limits=limits, framing=framing,
+                        observer=observer_for(ops_flags, open_audit),
+                        keep_revoked_sessions=ops_flags.keep_revoked_sessions)
+        return server, server.reloader
+
+    label = name if ops_flags.workers == 1 else f"{name} with {ops_flags.workers} workers"
+
+    def announce(addresses: list[tuple[str, int]]) -> None:
+        click.echo(f"trustwire: serving {label} on {format_addresses(addresses)} "
+                   f"({tls.profile.value} TLS, "
+                   f"{'client certificates required' if tls.client_auth else 'no client certificates'}"
+                   f"; policy: {policy_now.describe()})", err=True)
+
+    run_from_cli(make, host, port, ops=ops_flags, role="serve", grace=limits.shutdown_grace,
+                 announce=announce)
 
 
 @click.command()
 @click.argument("address", metavar="HOST:PORT")
 @click.argument("messages", nargs=-1, metavar="MESSAGE...")
-@identity_options(server=False)
+@IdentityFlags.options(server=False)
 @click.option("--server-name", metavar="NAME", help="Name to verify the server certificate against.")
 @click.option("--framing", type=click.Choice(["length", "line"]), default="length", show_default=True)
 @click.option("--max-frame", type=click.IntRange(min=1, max=2**31), default=DEFAULT_MAX_FRAME,
@@ -90,19 +80,21 @@ def serve(state: AppState, /, **kwargs: Any) -> None:
                                                                  exists=True),
               help="Send the contents of FILE as one message (repeatable).")
 @click.pass_obj
-def send(state: AppState, /, address: str, messages: tuple[str, ...], **kwargs: Any) -> None:
+def send(state: AppState, /, address: str, messages: tuple[str, ...],
+         identity_flags: IdentityFlags, server_name: str | None, framing: str, max_frame: int,
+         timeout: float, files: tuple[Path, ...]) -> None:
     """Send MESSAGE(s) over mutual TLS and print each reply on its own line.
 
     Without MESSAGE or --file, each line of standard input is a message.
     """
-    host, port = parse_hostport(address, option="HOST:PORT")
-    tls = build_client_tls(state, kwargs, kwargs.pop("server_name"))
-    payloads = [m.encode() for m in messages] + [f.read_bytes() for f in kwargs.pop("files")]
+    host, port = hostport(address, "HOST:PORT")
+    tls = identity_flags.client_tls(state.home, server_name)
+    payloads = [m.encode() for m in messages] + [f.read_bytes() for f in files]
     if not payloads:
         payloads = [line.rstrip(b"\r\n") for line in sys.stdin.buffer]
     out = sys.stdout.buffer
-    with connect(host, port, tls=tls, framing=kwargs.pop("framing"),
-                 max_frame=kwargs.pop("max_frame"), timeout=kwargs.pop("timeout")) as client:
+    with connect(host, port, tls=tls, framing=framing, max_frame=max_frame,
+                 timeout=timeout) as client:
         for payload in payloads:
             try:
                 reply = client.request(payload)

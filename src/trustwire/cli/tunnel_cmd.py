@@ -3,29 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
 from trustwire.cli.common import AppState
-from trustwire.cli.running import build_limits, build_ops, limit_options, run_listener
-from trustwire.cli.tls_options import (
-    build_client_tls,
-    build_policy,
-    build_server_tls,
-    format_addresses,
-    identity_options,
-    is_loopback,
-    parse_hostport,
-    policy_options,
-    require_client_auth_for,
-)
-from trustwire.observe.audit import AuditLog
-from trustwire.server.listener import Listener
-from trustwire.tls.reload import Material, build_material
-from trustwire.tunnel.proxy import Target, TunnelClient, TunnelServer
+from trustwire.cli.options import IdentityFlags, LimitFlags, OpsFlags, PolicyFlags, hostport
+from trustwire.cli.running import observer_for, run_from_cli
+from trustwire.net.addresses import format_addresses, is_loopback
+from trustwire.net.listener import Listener
+from trustwire.ops.reload import Reloader, TrustSource
+from trustwire.tunnel.proxy import TunnelClient, TunnelServer
+from trustwire.tunnel.splice import Target
 
-__all__ = ["tunnel"]
+__all__ = ["parse_target", "tunnel"]
 
 
 def parse_target(value: str, *, allow_unix: bool) -> Target:
@@ -36,7 +26,7 @@ def parse_target(value: str, *, allow_unix: bool) -> Target:
             raise click.BadParameter("a tunnel client connects over TCP: give HOST:PORT",
                                      param_hint="--target")
         return Target(path=Path(text.removeprefix("unix:")))
-    host, port = parse_hostport(text, option="--target")
+    host, port = hostport(text, "--target")
     if not host or port == 0:
         raise click.BadParameter(f"{value!r} needs a host and a non-zero port", param_hint="--target")
     return Target(host=host, port=port)
@@ -51,82 +41,84 @@ def tunnel() -> None:
 @click.option("--listen", required=True, metavar="HOST:PORT", help="Where to accept mutual TLS.")
 @click.option("--target", required=True, metavar="HOST:PORT|PATH",
               help="The plain service: HOST:PORT or a Unix socket path.")
-@identity_options(server=True)
-@policy_options
+@IdentityFlags.options(server=True)
+@PolicyFlags.options()
 @click.option("--proxy-protocol", is_flag=True,
               help="Send a PROXY v2 header with the client's address and identity to the target.")
-@limit_options
+@LimitFlags.options()
+@OpsFlags.options()
 @click.pass_obj
-def tunnel_server(state: AppState, /, **kwargs: Any) -> None:
+def tunnel_server(state: AppState, /, listen: str, target: str, identity_flags: IdentityFlags,
+                  policy_flags: PolicyFlags, proxy_protocol: bool, limit_flags: LimitFlags,
+                  ops_flags: OpsFlags) -> None:
     """Accept mutual TLS, check the policy, and pass the bytes to the target."""
-    host, port = parse_hostport(kwargs.pop("listen"), option="--listen")
-    target = parse_target(kwargs.pop("target"), allow_unix=True)
-    tls = build_server_tls(state, kwargs)
-    policy, policy_files = build_policy(kwargs)
-    require_client_auth_for(tls, policy())
-    limits = build_limits(kwargs)
-    proxy = kwargs.pop("proxy_protocol")
-    ops = build_ops(kwargs)
+    host, port = hostport(listen, "--listen")
+    where = parse_target(target, allow_unix=True)
+    tls = identity_flags.server_tls(state.home)
+    policy_now = policy_flags.combined()
+    limits = limit_flags.limits()
+    source = TrustSource(tls=tls, policy=policy_flags.policy(), policy_file=policy_flags.policy_file)
 
-    def make(material: Material) -> Listener:
-        audit = AuditLog.open(ops.audit_log) if ops.audit_log else None
-        tunnel = TunnelServer(target=target, tls=material.context, policy=material.policy,
-                              limits=limits, audit=audit, proxy_protocol=proxy)
-        tunnel.apply(material)
-        return tunnel
+    def make(open_audit: bool) -> tuple[Listener, Reloader | None]:
+        tunnel = TunnelServer(target=where, tls=source, limits=limits,
+                              observer=observer_for(ops_flags, open_audit),
+                              proxy_protocol=proxy_protocol,
+                              keep_revoked_sessions=ops_flags.keep_revoked_sessions)
+        return tunnel, tunnel.reloader
 
     def announce(addresses: list[tuple[str, int]]) -> None:
         click.echo(f"trustwire: tunnel server on {format_addresses(addresses)} -> "
-                   f"{target.describe()} ({tls.profile.value} TLS, "
+                   f"{where.describe()} ({tls.profile.value} TLS, "
                    f"{'client certificates required' if tls.client_auth else 'no client certificates'}"
-                   f"; policy: {policy().describe()}{'; PROXY v2' if proxy else ''})", err=True)
+                   f"; policy: {policy_now.describe()}{'; PROXY v2' if proxy_protocol else ''})",
+                   err=True)
 
-    run_listener(make, lambda: build_material(tls, policy, policy_files), host, port, ops=ops,
-                 grace=limits.shutdown_grace, role="tunnel-server", announce=announce)
+    run_from_cli(make, host, port, ops=ops_flags, role="tunnel-server",
+                 grace=limits.shutdown_grace, announce=announce)
 
 
 @tunnel.command("client")
 @click.option("--listen", required=True, metavar="HOST:PORT",
               help="Where to accept plain TCP (loopback only unless --unsafe-listen).")
 @click.option("--target", required=True, metavar="HOST:PORT", help="The TLS server to reach.")
-@identity_options(server=False)
+@IdentityFlags.options(server=False)
 @click.option("--server-name", metavar="NAME",
               help="Name to verify the server's certificate against (default: the target host).")
-@policy_options
+@PolicyFlags.options(pins_server=True)
 @click.option("--unsafe-listen", is_flag=True,
               help="Accept plain TCP on a non-loopback address: anyone who can reach it rides "
                    "on this client's identity.")
-@limit_options
+@LimitFlags.options()
+@OpsFlags.options()
 @click.pass_obj
-def tunnel_client(state: AppState, /, **kwargs: Any) -> None:
+def tunnel_client(state: AppState, /, listen: str, target: str, identity_flags: IdentityFlags,
+                  server_name: str | None, policy_flags: PolicyFlags, unsafe_listen: bool,
+                  limit_flags: LimitFlags, ops_flags: OpsFlags) -> None:
     """Accept plain TCP and carry it to the target over mutual TLS.
 
     The --allow-* options pin the server's identity (its certificate must match).
     """
-    host, port = parse_hostport(kwargs.pop("listen"), option="--listen")
-    if not is_loopback(host) and not kwargs.pop("unsafe_listen"):
+    host, port = hostport(listen, "--listen")
+    if not is_loopback(host) and not unsafe_listen:
         raise click.UsageError(
             f"--listen {host or '*'} is not a loopback address: anyone who can reach it would "
             "use this client's identity; add --unsafe-listen if that is intended")
-    kwargs.pop("unsafe_listen", None)
-    target = parse_target(kwargs.pop("target"), allow_unix=False)
-    tls = build_client_tls(state, kwargs, kwargs.pop("server_name"))
-    policy, policy_files = build_policy(kwargs)
-    limits = build_limits(kwargs)
-    ops = build_ops(kwargs)
+    where = parse_target(target, allow_unix=False)
+    tls = identity_flags.client_tls(state.home, server_name)
+    pinned = policy_flags.combined()
+    limits = limit_flags.limits()
+    source = TrustSource(tls=tls, policy=policy_flags.policy(), policy_file=policy_flags.policy_file)
 
-    def make(material: Material) -> Listener:
-        audit = AuditLog.open(ops.audit_log) if ops.audit_log else None
-        tunnel = TunnelClient(target=target, tls=tls, policy=material.policy, limits=limits,
-                              audit=audit)
-        tunnel.apply(material)
-        return tunnel
+    def make(open_audit: bool) -> tuple[Listener, Reloader | None]:
+        tunnel = TunnelClient(target=where, tls=source, limits=limits,
+                              observer=observer_for(ops_flags, open_audit),
+                              keep_revoked_sessions=ops_flags.keep_revoked_sessions)
+        return tunnel, tunnel.reloader
 
     def announce(addresses: list[tuple[str, int]]) -> None:
-        pinned = policy()
         click.echo(f"trustwire: tunnel client on {format_addresses(addresses)} -> "
-                   f"{target.describe()} (mutual TLS as {tls.cert.name if tls.cert else 'no identity'}, "
+                   f"{where.describe()} (mutual TLS as {tls.cert.name if tls.cert else 'no identity'}, "
                    f"server pinned: {pinned.describe() if not pinned.is_open() else 'no'})", err=True)
 
-    run_listener(make, lambda: build_material(tls, policy, policy_files), host, port, ops=ops,
-                 grace=limits.shutdown_grace, role="tunnel-client", announce=announce)
+    run_from_cli(make, host, port, ops=ops_flags, role="tunnel-client",
+                 grace=limits.shutdown_grace, announce=announce)

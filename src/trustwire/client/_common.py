@@ -1,4 +1,4 @@
-"""What the blocking and async clients share: error mapping and diagnosis inputs."""
+"""What the blocking and async clients share: contexts, error mapping, diagnosis inputs."""
 
 from __future__ import annotations
 
@@ -7,13 +7,27 @@ import ssl
 
 from cryptography import x509
 
-from trustwire.errors import ConfigError, ConnectionBroken, HandshakeError, TrustwireError
+from trustwire.errors import (
+    AccessDenied,
+    ConfigError,
+    ConnectionBroken,
+    Diagnosis,
+    HandshakeError,
+    TrustwireError,
+)
+from trustwire.net.addresses import format_hostport
 from trustwire.tls.context import ClientTLS
-from trustwire.tls.diagnose import policy_denied
 
-__all__ = ["DENIED_PREFIX", "client_context", "connect_error", "own_certificate", "remote_error"]
+__all__ = ["client_context", "connect_error", "own_certificate", "presents_certificate",
+           "refusal", "split_server_name"]
 
-DENIED_PREFIX = "access denied: "
+
+def refusal(diagnosis: Diagnosis) -> HandshakeError:
+    """The error for a failed handshake: AccessDenied when the server's access policy
+    refused our identity (its alert), a HandshakeError otherwise."""
+    if diagnosis.reason == "policy-denied":
+        return AccessDenied(diagnosis, reason=diagnosis.why)
+    return HandshakeError(diagnosis)
 
 
 def client_context(tls: ClientTLS | ssl.SSLContext) -> ssl.SSLContext:
@@ -36,19 +50,12 @@ def presents_certificate(tls: ClientTLS | ssl.SSLContext) -> bool:
     return True  # unknown: assume it does, the diagnosis then names the certificate
 
 
-def remote_error(reason: str) -> TrustwireError:
-    """The server's last words (error frame or ``error:`` line) as the right error."""
-    if reason.startswith(DENIED_PREFIX):
-        return HandshakeError(policy_denied("server", reason[len(DENIED_PREFIX):]))
-    return ConnectionBroken(f"the server closed the connection: {reason}")
-
-
 def connect_error(host: str, port: int, exc: OSError) -> TrustwireError:
     if isinstance(exc, socket.gaierror):
         return ConnectionBroken(f"cannot resolve {host!r}: {exc.strerror}",
                                 hint="check the host name")
     reason = exc.strerror or str(exc) or type(exc).__name__
-    return ConnectionBroken(f"cannot connect to {host}:{port}: {reason}",
+    return ConnectionBroken(f"cannot connect to {format_hostport(host, port)}: {reason}",
                             hint="check that the server is running and the address is right")
 
 

@@ -1,4 +1,4 @@
-"""The async client, on the same TLS driver as the server.
+"""The async client, on the same TLS transport and message channel as the server.
 
 ::
 
@@ -6,7 +6,9 @@
         reply = await c.request(b"Hello, server!")
 
 Behaves like the blocking client: whole messages, timeouts, diagnoses, and
-the TLS 1.3 wait for the server's verdict on our certificate.
+the TLS 1.3 wait for the server's verdict on our certificate (see
+:func:`trustwire.wire.channel.tls13_verdict`), bounded by
+:func:`trustwire.wire.channel.verdict_wait`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import ssl
+import time
 import types
 
 from trustwire.client._common import (
@@ -21,22 +24,23 @@ from trustwire.client._common import (
     connect_error,
     own_certificate,
     presents_certificate,
-    remote_error,
+    refusal,
     split_server_name,
 )
 from trustwire.errors import (
     ConnectionBroken,
     ConnectionClosed,
+    Diagnosis,
     HandshakeError,
     ProtocolError,
     Timeout,
     TrustwireError,
 )
 from trustwire.identity import PeerIdentity
+from trustwire.net.transport import TLS_OPEN, TLSTransport
 from trustwire.tls.context import ClientTLS
-from trustwire.tls.diagnose import Diagnosis, diagnose_eof, diagnose_timeout
-from trustwire.tls.protocol import TLS_OPEN, TLSProtocol
-from trustwire.wire import NEED_DATA, Closed, Message, RemoteError, make_codec
+from trustwire.tls.diagnose import diagnose_eof, diagnose_timeout
+from trustwire.wire.channel import OPEN, Channel, Verdict, peer_error, tls13_verdict, verdict_wait
 from trustwire.wire.frames import DEFAULT_MAX_FRAME
 
 __all__ = ["AsyncClient", "aconnect"]
@@ -46,7 +50,7 @@ class AsyncClient:
     """A connected, verified async client. Use :func:`aconnect` to make one."""
 
     def __init__(self, *, framing: str, max_frame: int, timeout: float) -> None:
-        self._codec = make_codec(framing, max_frame)
+        self._channel = Channel(framing, max_frame)
         self._timeout = timeout
         self._messages: collections.deque[bytes] = collections.deque()
         self._error: TrustwireError | None = None
@@ -54,44 +58,50 @@ class AsyncClient:
         self._waiter: asyncio.Future[None] | None = None
         self._drained: asyncio.Future[None] | None = None
         self._write_paused = False
-        self._handshake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.tls: TLSProtocol = None  # type: ignore[assignment]  # set by aconnect
+        loop = asyncio.get_running_loop()
+        self._handshake: asyncio.Future[None] = loop.create_future()
+        self._lost: asyncio.Future[None] = loop.create_future()
+        self.tls: TLSTransport | None = None
         self.peer: PeerIdentity | None = None
+        """The server's verified identity."""
         self.version: str | None = None
-        self._diagnose_late: Diagnosis | None = None
 
     # -- TLS callbacks --------------------------------------------------------------------------
 
-    def tls_established(self, tls: TLSProtocol) -> None:
+    def tls_connected(self, tls: TLSTransport) -> None:
+        self.tls = tls
+
+    def tls_established(self, tls: TLSTransport) -> None:
         self.peer = tls.peer
         self.version = tls.version()
         if not self._handshake.done():
             self._handshake.set_result(None)
 
     def tls_data(self, data: memoryview) -> None:
-        codec = self._codec
-        codec.receive_data(data)
+        channel = self._channel
         try:
-            while (event := codec.next_event()) is not NEED_DATA:
-                if isinstance(event, Message):
-                    self._messages.append(event.data)
-                elif isinstance(event, RemoteError):
-                    self._error = remote_error(event.reason)
-                    break
-                elif isinstance(event, Closed):
-                    break
+            self._messages.extend(channel.receive(data))
         except ProtocolError as exc:
             self._error = ConnectionBroken(f"the server broke the framing: {exc.message}")
-            self.tls.abort()
+            if self.tls is not None:
+                self.tls.abort()
+        if channel.state is not OPEN and channel.peer_error is not None:
+            self._error = peer_error(channel.peer_error)
         self._wake()
 
     def tls_eof(self, clean: bool) -> None:
+        if clean:
+            try:
+                self._messages.extend(self._channel.receive_eof())
+            except ProtocolError as exc:
+                self._error = ConnectionBroken(f"the server broke the framing: {exc.message}")
+            if self._channel.peer_error is not None and self._error is None:
+                self._error = peer_error(self._channel.peer_error)
         self._ended = True
         self._wake()
 
     def tls_failed(self, exc: BaseException, diagnosis: Diagnosis, after_handshake: bool) -> None:
-        error = HandshakeError(diagnosis)
+        error = refusal(diagnosis)
         error.__cause__ = exc
         if not self._handshake.done():
             self._handshake.set_exception(error)
@@ -123,6 +133,11 @@ class AsyncClient:
 
     # -- API ------------------------------------------------------------------------------------
 
+    def _transport(self) -> TLSTransport:
+        if self.tls is None:
+            raise ConnectionClosed("the connection is closed")
+        return self.tls
+
     async def _wait(self, what: str) -> None:
         self._waiter = asyncio.get_running_loop().create_future()
         try:
@@ -132,29 +147,30 @@ class AsyncClient:
         finally:
             self._waiter = None
 
-    async def _confirm(self) -> None:
-        """TLS 1.3: wait for the server's ticket, data, alert or close (see blocking.py)."""
-        tls = self.tls
-        loop = asyncio.get_running_loop()
-        verdict: asyncio.Future[None] = loop.create_future()
+    def _verdict(self) -> Verdict:
+        tls = self._transport()
+        return tls13_verdict(ticket=tls.session_ticket_received(), messages=bool(self._messages),
+                             refused=self._error is not None, ended=self._ended)
+
+    async def _confirm(self, wait: float) -> None:
+        """TLS 1.3: wait (at most ``wait`` seconds) for the server's verdict on our certificate."""
+        tls = self._transport()
+        verdict: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
         def check() -> None:
-            if not verdict.done() and (tls.session_ticket_received() or self._messages
-                                       or self._error or self._ended):
+            if not verdict.done() and self._verdict() is not Verdict.UNDECIDED:
                 verdict.set_result(None)
 
         tls.on_read = check
         check()
         try:
-            await asyncio.wait_for(asyncio.shield(verdict), self._timeout)
+            await asyncio.wait_for(asyncio.shield(verdict), wait)
         except TimeoutError:
-            return  # a server without tickets: its verdict arrives with the first reply
+            return  # no ticket: a refusal, if any, surfaces on the first read
         finally:
             tls.on_read = None
-        if isinstance(self._error, HandshakeError):
-            raise self._error
-        if self._ended and not self._messages and not tls.session_ticket_received():
-            raise HandshakeError(diagnose_eof("client"))
+        if self._verdict() is Verdict.REFUSED:
+            raise self._error if self._error is not None else HandshakeError(diagnose_eof("client"))
 
     async def send(self, message: bytes) -> None:
         """Send one whole message; waits while the server is not reading.
@@ -164,11 +180,12 @@ class AsyncClient:
         """
         if self._error is not None:
             raise self._error
+        tls = self._transport()
         try:
-            self.tls.write(self._codec.send(Message(data=message)))
+            tls.write(self._channel.send(message))
         except ConnectionClosed:
             raise ConnectionClosed("the connection is closed") from None
-        while self._write_paused and self.tls.state is TLS_OPEN:
+        while self._write_paused and tls.state is TLS_OPEN:
             self._drained = asyncio.get_running_loop().create_future()
             try:
                 await asyncio.wait_for(self._drained, self._timeout)
@@ -181,12 +198,12 @@ class AsyncClient:
         """The next whole message.
 
         Raises:
-            ConnectionClosed, HandshakeError (policy), Timeout, ConnectionBroken.
+            ConnectionClosed, AccessDenied / HandshakeError (refused), Timeout, ConnectionBroken.
         """
         while not self._messages:
             if self._error is not None:
                 raise self._error
-            if self._ended or self.tls.state is not TLS_OPEN:
+            if self._ended or self._transport().state is not TLS_OPEN:
                 raise ConnectionClosed("the server closed the connection")
             await self._wait("reply")
         return self._messages.popleft()
@@ -197,6 +214,9 @@ class AsyncClient:
 
     async def close(self) -> None:
         """close_notify, then wait (briefly) for the connection to end."""
+        self._channel.close()
+        if self.tls is None:
+            return
         self.tls.close()
         try:
             await asyncio.wait_for(asyncio.shield(self._lost), 2.0)
@@ -221,27 +241,27 @@ async def aconnect(
     loop = asyncio.get_running_loop()
     client = AsyncClient(framing=framing, max_frame=max_frame, timeout=timeout)
 
-    def factory() -> TLSProtocol:
-        client.tls = TLSProtocol(context, client, server_side=False,
-                                 server_hostname=server_name, own_cert=own_certificate(tls),
-                                 presents_cert=presents_certificate(tls))
-        return client.tls
+    def factory() -> TLSTransport:
+        return TLSTransport(context, client, server_side=False, server_hostname=server_name,
+                            own_cert=own_certificate(tls), presents_cert=presents_certificate(tls))
 
+    started = time.monotonic()
     try:
         await asyncio.wait_for(loop.create_connection(factory, host, port), timeout)
     except TimeoutError as exc:
         raise Timeout(f"cannot connect to {host}:{port} within {timeout:g} seconds") from exc
     except OSError as exc:
         raise connect_error(host, port, exc) from exc
+    transport = client._transport()
     try:
         await asyncio.wait_for(asyncio.shield(client._handshake), timeout)
     except TimeoutError as exc:
-        client.tls.abort()
+        transport.abort()
         raise HandshakeError(diagnose_timeout("client", timeout)) from exc
     if confirm and client.version == "TLSv1.3":
         try:
-            await client._confirm()
+            await client._confirm(verdict_wait(time.monotonic() - started, timeout))
         except BaseException:
-            client.tls.abort()
+            transport.abort()
             raise
     return client

@@ -7,10 +7,14 @@
 
 Whole messages, never partial reads; timeouts on connect, handshake and every
 read; errors that say what happened. With TLS 1.3 the server checks our
-certificate *after* our handshake returns, so ``connect`` waits (up to the
-timeout) for the server's verdict: its session ticket or first data means
-accepted; an alert or a close means refused, raised as
-:class:`HandshakeError` with the diagnosis, not as a bare EOF.
+certificate *after* our handshake returns, so ``connect`` waits briefly for
+the server's verdict (:func:`trustwire.wire.channel.tls13_verdict`): its
+session ticket or first data means accepted; an alert, an error frame or a
+close means refused, raised as :class:`HandshakeError` (:class:`AccessDenied`
+for the access policy) with the diagnosis, not as a bare EOF. The wait is
+bounded by :func:`trustwire.wire.channel.verdict_wait` (50 ms on loopback):
+a server that sends no ticket gives no verdict, and a late refusal still
+surfaces on the first ``recv``.
 """
 
 from __future__ import annotations
@@ -26,19 +30,20 @@ from trustwire.client._common import (
     connect_error,
     own_certificate,
     presents_certificate,
-    remote_error,
+    refusal,
     split_server_name,
 )
 from trustwire.errors import (
     ConnectionBroken,
     ConnectionClosed,
     HandshakeError,
+    ProtocolError,
     Timeout,
 )
 from trustwire.identity import PeerIdentity
 from trustwire.tls.context import ClientTLS
 from trustwire.tls.diagnose import diagnose, diagnose_eof, diagnose_timeout
-from trustwire.wire import NEED_DATA, Closed, Message, RemoteError, make_codec
+from trustwire.wire.channel import OPEN, Channel, Verdict, peer_error, tls13_verdict, verdict_wait
 from trustwire.wire.frames import DEFAULT_MAX_FRAME
 
 __all__ = ["Client", "connect"]
@@ -52,11 +57,11 @@ class Client:
     def __init__(self, sock: ssl.SSLSocket, *, framing: str, max_frame: int, timeout: float,
                  tls: ClientTLS | ssl.SSLContext) -> None:
         self._sock = sock
-        self._codec = make_codec(framing, max_frame)
+        self._channel = Channel(framing, max_frame)
+        self._pending: list[bytes] = []
         self._timeout = timeout
         self._tls = tls
         self._closed = False
-        self._ended = False
         self._received = False
         der = sock.getpeercert(binary_form=True)
         self.peer: PeerIdentity | None = PeerIdentity.from_der(der) if der else None
@@ -64,33 +69,56 @@ class Client:
         self.version: str | None = sock.version()
         """Negotiated TLS version, e.g. ``TLSv1.3``."""
 
-    def _confirm(self, deadline: float) -> None:
+    def _diagnose(self, exc: ssl.SSLError) -> HandshakeError:
+        return refusal(diagnose(exc, role="client", own_cert=own_certificate(self._tls),
+                                presented=presents_certificate(self._tls)))
+
+    def _feed(self, data: bytes) -> None:
+        """Decode what arrived; the peer's error frame raises its meaning."""
+        channel = self._channel
+        try:
+            if data:
+                self._received = True
+                self._pending.extend(channel.receive(data))
+            else:
+                self._pending.extend(channel.receive_eof())
+        except ProtocolError as exc:
+            raise ConnectionBroken(f"the server broke the framing: {exc.message}") from exc
+
+    def _confirm(self, wait: float) -> None:
+        """TLS 1.3: wait at most ``wait`` seconds for the server's verdict on our certificate."""
         sock = self._sock
+        deadline = time.monotonic() + wait
         sock.setblocking(False)
         try:
             while True:
+                ended = False
                 try:
                     data = sock.recv(_READ)
                 except ssl.SSLWantReadError:
-                    session = sock.session
-                    if session is not None and session.has_ticket:
-                        return
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        return  # the server sends no tickets; its verdict will come with data
-                    select.select([sock], [], [], remaining)
-                    continue
+                    data = None
                 except ssl.SSLError as exc:
-                    raise HandshakeError(diagnose(
-                        exc, role="client", own_cert=own_certificate(self._tls), presented=True,
-                    )) from exc
+                    raise self._diagnose(exc) from exc
                 except OSError as exc:
                     raise HandshakeError(diagnose_eof("client")) from exc
-                if not data:
+                if data is not None:
+                    ended = not data
+                    self._feed(data)
+                session = sock.session
+                verdict = tls13_verdict(
+                    ticket=bool(session is not None and session.has_ticket),
+                    messages=bool(self._pending),
+                    refused=self._channel.peer_error is not None, ended=ended)
+                if verdict is Verdict.REFUSED:
+                    if self._channel.peer_error is not None:
+                        raise peer_error(self._channel.peer_error)
                     raise HandshakeError(diagnose_eof("client"))
-                self._received = True
-                self._codec.receive_data(data)
-                return
+                if verdict is Verdict.ACCEPTED:
+                    return
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return  # no ticket: a refusal, if any, surfaces on the first recv
+                select.select([sock], [], [], remaining)
         finally:
             sock.settimeout(self._timeout)
 
@@ -102,7 +130,7 @@ class Client:
         """
         if self._closed:
             raise ConnectionClosed("this client is closed")
-        data = self._codec.send(Message(data=message))
+        data = self._channel.send(message)
         try:
             self._sock.sendall(data)
         except TimeoutError as exc:
@@ -115,39 +143,32 @@ class Client:
 
         Raises:
             ConnectionClosed: the server closed the connection.
-            HandshakeError: the server's policy refused our identity.
+            AccessDenied: the server's policy refused (or revoked) our identity.
+            HandshakeError: the server refused us with a TLS alert (TLS 1.3, late).
             Timeout: nothing within the timeout.
-            ConnectionBroken, RemoteProtocolError.
+            ConnectionBroken: the framing was broken, or the connection failed.
         """
         if self._closed:
             raise ConnectionClosed("this client is closed")
-        codec = self._codec
-        while True:
-            event = codec.next_event()
-            if isinstance(event, Message):
-                return event.data
-            if isinstance(event, RemoteError):
-                self._ended = True
-                raise remote_error(event.reason)
-            if isinstance(event, Closed):
-                self._ended = True
+        channel = self._channel
+        while not self._pending:
+            if channel.peer_error is not None:
+                raise peer_error(channel.peer_error)
+            if channel.state is not OPEN:
                 raise ConnectionClosed("the server closed the connection")
-            assert event is NEED_DATA  # noqa: S101
             try:
                 data = self._sock.recv(_READ)
             except TimeoutError as exc:
                 raise Timeout(f"no reply within {self._timeout:g} seconds") from exc
             except ssl.SSLError as exc:
-                diagnosis = diagnose(exc, role="client", own_cert=own_certificate(self._tls),
-                                     presented=presents_certificate(self._tls))
-                if not self._received and diagnosis.reason != "tls-error":
-                    raise HandshakeError(diagnosis) from exc  # a late TLS 1.3 refusal
-                raise ConnectionBroken(f"TLS error: {diagnosis.why}") from exc
+                error = self._diagnose(exc)
+                if not self._received and error.diagnosis.reason != "tls-error":
+                    raise error from exc  # a late TLS 1.3 refusal
+                raise ConnectionBroken(f"TLS error: {error.diagnosis.why}") from exc
             except OSError as exc:
                 raise ConnectionBroken(f"the connection broke: {exc}") from exc
-            if data:
-                self._received = True
-            codec.receive_data(data)
+            self._feed(data)
+        return self._pending.pop(0)
 
     def request(self, message: bytes) -> bytes:
         """Send a message and return the server's reply."""
@@ -159,6 +180,7 @@ class Client:
         if self._closed:
             return
         self._closed = True
+        self._channel.close()
         try:
             self._sock.settimeout(1.0)
             self._sock.unwrap()
@@ -187,18 +209,18 @@ def connect(
         framing: ``length`` or ``line``.
         max_frame: largest message accepted.
         timeout: seconds for connecting, the handshake, and each read.
-        confirm: with TLS 1.3, wait for the server to accept our certificate
-            (its session ticket) before returning; costs one round trip. Without
-            it a refusal surfaces on the first ``recv`` instead.
+        confirm: with TLS 1.3, wait briefly for the server to accept our certificate
+            (its session ticket). Without it a refusal surfaces on the first ``recv``.
 
     Raises:
         ConnectionBroken: cannot resolve or connect.
-        HandshakeError: either side refused; ``.diagnosis`` says why and how to fix it.
+        HandshakeError: either side refused; ``.diagnosis`` says why and how to fix it
+            (AccessDenied when the server's access policy refused our identity).
         Timeout: no handshake within ``timeout``.
     """
     context = client_context(tls)
     server_name = split_server_name(tls, host)
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
     try:
         raw = socket.create_connection((host, port), timeout=timeout)
     except TimeoutError as exc:
@@ -212,14 +234,13 @@ def connect(
         raise HandshakeError(diagnose_timeout("client", timeout)) from exc
     except (ssl.SSLError, OSError) as exc:
         raw.close()
-        raise HandshakeError(diagnose(exc, role="client", own_cert=own_certificate(tls),
-                                      presented=presents_certificate(tls))) from exc
+        raise refusal(diagnose(exc, role="client", own_cert=own_certificate(tls),
+                               presented=presents_certificate(tls))) from exc
     client = Client(sock, framing=framing, max_frame=max_frame, timeout=timeout, tls=tls)
     if confirm and sock.version() == "TLSv1.3":
         try:
-            client._confirm(deadline)
+            client._confirm(verdict_wait(time.monotonic() - started, timeout))
         except BaseException:
             sock.close()
             raise
     return client
-

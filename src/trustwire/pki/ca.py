@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from trustwire.errors import ConfigError, CSRError, NameConstraintError, PKIError
-from trustwire.pki._files import atomic_write
+from trustwire.pki.files import atomic_write
 from trustwire.pki.keys import KeyType, PrivateKey, PublicKey, private_key_pem, signing_hash
 from trustwire.pki.names import (
     NameConstraints,
@@ -273,8 +273,9 @@ class Authority:
         self, name: str, *, kind: CertKind, sans: SubjectAltNames | None = None,
         key_type: KeyType = KeyType.ECDSA_P256, lifetime: dt.timedelta = dt.timedelta(days=90),
         organizational_unit: str | None = None, now: dt.datetime | None = None,
+        serial: int | None = None,
     ) -> IssuedCert:
-        """Generate a key and issue a leaf certificate for it.
+        """Generate a key and issue a leaf certificate for it (``serial`` as :meth:`sign`).
 
         Raises:
             ConfigError: invalid name or lifetime.
@@ -284,7 +285,7 @@ class Authority:
         key = key_type.generate()
         cert = self.sign(
             key.public_key(), name=name, kind=kind, sans=sans or SubjectAltNames(),
-            lifetime=lifetime, organizational_unit=organizational_unit, now=now,
+            lifetime=lifetime, organizational_unit=organizational_unit, now=now, serial=serial,
         )
         return IssuedCert(cert=cert, private_key=key, chain=self.leaf_chain)
 
@@ -292,11 +293,15 @@ class Authority:
         self, public_key: PublicKey, *, name: str, kind: CertKind, sans: SubjectAltNames,
         lifetime: dt.timedelta, organizational_unit: str | None = None,
         now: dt.datetime | None = None, enforce_constraints: bool = True,
+        serial: int | None = None,
     ) -> x509.Certificate:
         """Sign a leaf for ``public_key``.
 
         ``enforce_constraints=False`` exists only so tests can prove that peers
-        reject what a constrained CA must never produce.
+        reject what a constrained CA must never produce. Likewise ``serial``
+        (default: a random serial) exists only so tests and ``trustwire probe``
+        can present a certificate whose serial a CRL already lists: a CA must
+        never give two certificates one serial (RFC 5280 4.1.2.2).
         """
         validate_cert_name(name)
         check_leaf_lifetime(lifetime)
@@ -322,7 +327,7 @@ class Authority:
             .subject_name(_name(name, organizational_unit))
             .issuer_name(self.cert.subject)
             .public_key(public_key)
-            .serial_number(x509.random_serial_number())
+            .serial_number(x509.random_serial_number() if serial is None else serial)
             .not_valid_before(now - BACKDATE)
             .not_valid_after(not_after)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)

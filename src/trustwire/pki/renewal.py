@@ -2,7 +2,7 @@
 
 ``--before 1/3`` means: renew once a third of the certificate's lifetime is
 left. A server or tunnel watching the files picks the new certificate up by
-itself (see :mod:`trustwire.tls.reload`).
+itself (see :mod:`trustwire.ops.reload`).
 """
 
 from __future__ import annotations

@@ -38,14 +38,6 @@ from trustwire.errors import (
     PKIError,
     StoreError,
 )
-from trustwire.pki._files import (
-    FileBatch,
-    atomic_write,
-    check_owned,
-    ensure_private_dir,
-    staged_writes,
-    store_error,
-)
 from trustwire.pki.ca import (
     BACKDATE,
     Authority,
@@ -58,6 +50,14 @@ from trustwire.pki.ca import (
     utcnow,
 )
 from trustwire.pki.crl import RevocationReason, build_crl
+from trustwire.pki.files import (
+    FileBatch,
+    atomic_write,
+    check_owned,
+    ensure_private_dir,
+    staged_writes,
+    store_error,
+)
 from trustwire.pki.info import load_certificates, parse_serial
 from trustwire.pki.inventory import Inventory, Record, State
 from trustwire.pki.keys import (

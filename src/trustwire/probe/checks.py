@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from trustwire.pki.info import describe_certificate
 from trustwire.pki.lint import Purpose, Severity, lint_certificate
-from trustwire.probe.collect import Observations
+from trustwire.probe.observations import VALID_FROM_YOUR_CA, Observations
 from trustwire.probe.profiles import Profile
 
 __all__ = ["Check", "Status", "Verdict", "evaluate", "hostname_matches", "verdict", "weaknesses"]
@@ -371,7 +371,7 @@ class _Judge:
         let_in = []
         for case in obs.enforcement:
             key = "clientauth." + case.case.replace(" ", "_").replace("(", "").replace(")", "")
-            if case.case == "a valid certificate from your CA":
+            if case.case == VALID_FROM_YOUR_CA:
                 self.add(key, section, "Good certificate", Status.PASS if case.refused is False
                          else Status.WARN, case.detail)
                 continue

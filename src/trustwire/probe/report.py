@@ -17,7 +17,7 @@ from rich.table import Table
 from trustwire import __version__
 from trustwire.pki.info import describe_certificate
 from trustwire.probe.checks import Check, Status, Verdict
-from trustwire.probe.collect import Observations
+from trustwire.probe.observations import Observations
 from trustwire.probe.profiles import GUIDELINES_HREF, Profile
 
 __all__ = ["SCHEMA", "render_human", "to_json", "to_junit", "to_sarif"]

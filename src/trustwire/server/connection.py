@@ -1,4 +1,4 @@
-"""Server-side connections: TLS events in, framed messages to the handler, replies out.
+"""Message sessions: TLS plaintext in, framed messages to the handler, replies out.
 
 Two handler shapes share everything but delivery:
 
@@ -10,14 +10,19 @@ Two handler shapes share everything but delivery:
   reading with ``async for message in conn`` and writing with
   ``await conn.send(...)``.
 
-Backpressure: when the kernel will not take more of our replies (the
-transport's buffer passes its high-water mark), the connection stops reading
-the peer, so a client that sends without reading cannot grow our memory. In
-stream mode, more than ``max_queued`` undelivered messages also pause reading.
+Both feed a :class:`trustwire.wire.channel.Channel` and act on its state. The
+peer's error frame ends the conversation (what follows it is not processed).
+A session that is refused or cut (:class:`trustwire.net.session.Session`) is
+told why in an error frame and closed at once: no further message, complete
+or half-received, is processed, and a stream handler's ``recv`` and ``send``
+raise :class:`ConnectionClosed`. A last line without a newline counts as a
+message only when the peer closed cleanly (close_notify): after a truncation
+it is dropped, since the cut may have fallen inside it.
 
-Every connection ends with one ``closed`` audit line (bytes each way, messages,
-duration, reason), preceded by ``handshake_ok`` or ``handshake_failed`` and,
-when the policy refuses the identity, ``access_denied``.
+Backpressure: when the kernel will not take more of our replies (the
+transport's buffer passes its high-water mark), the session stops reading the
+peer, so a client that sends without reading cannot grow our memory. In stream
+mode, more than ``max_queued`` undelivered messages also pause reading.
 """
 
 from __future__ import annotations
@@ -25,21 +30,20 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from trustwire.errors import ConnectionBroken, ConnectionClosed, ProtocolError, TrustwireError
 from trustwire.identity import PeerIdentity
-from trustwire.tls.diagnose import Diagnosis
-from trustwire.tls.protocol import TLS_HANDSHAKING, TLS_OPEN, TLSProtocol
-from trustwire.wire import NEED_DATA, Closed, Message, RemoteError, make_codec
+from trustwire.net.session import Session
+from trustwire.net.transport import TLS_OPEN
+from trustwire.wire.channel import OPEN, Channel
 
 if TYPE_CHECKING:
-    from trustwire.server.listener import Listener
     from trustwire.server.server import Server
 
-__all__ = ["Connection", "Responder", "StreamHandler", "responder"]
+__all__ = ["Connection", "MessageSession", "ReplySession", "Responder", "StreamHandler",
+           "responder"]
 
 Responder = Callable[[bytes, PeerIdentity | None], bytes | None]
 StreamHandler = Callable[["Connection"], Awaitable[None]]
@@ -55,191 +59,83 @@ def responder(func: R) -> R:
     return func
 
 
-class _ServerConnection:
-    """What every accepted TLS connection shares: policy, audit, timeouts, closing."""
+class MessageSession(Session):
+    """A session that carries framed messages (both handler shapes)."""
 
-    carries_messages = True
-    """False for byte streams (tunnels): their audit lines have no message count."""
-
-    __slots__ = (
-        "_reason", "_seen", "_write_paused", "last_active", "messages", "opened", "peer",
-        "server", "started", "tls",
-    )
-
-    def __init__(self, server: Listener) -> None:
-        self.server: Any = server
-        self.started = time.monotonic()
-        self.last_active = self.started
-        """When the sweep last saw bytes move (not stamped per message: that costs a clock
-        read on the hot path; the sweep compares byte counters instead)."""
-        self._seen = 0
-        self.tls: TLSProtocol = None  # type: ignore[assignment]  # set right after construction
-        self.peer: PeerIdentity | None = None
-        self.messages = 0
-        self.opened = False
-        self._write_paused = False
-        self._reason = "closed by peer"
-
-    # -- TLS callbacks --------------------------------------------------------------------------
-
-    def tls_established(self, tls: TLSProtocol) -> None:
-        server = self.server
-        self.peer = tls.peer
-        elapsed = time.monotonic() - self.started
-        server.observe_handshake(elapsed)
-        if self.peer is not None:
-            decision = server.policy.check(self.peer)
-            if not decision.allowed:
-                server.stats["access_denied"] += 1
-                server.audit_event("access_denied", self, reason=decision.log_reason)
-                self._reason = "access denied"
-                self.refuse(f"access denied: {decision.reason}")
-                return
-        self.opened = True
-        server.stats["handshakes_ok"] += 1
-        if server.audit is not None:
-            server.audit_event("handshake_ok", self, tls_version=tls.version(), cipher=tls.cipher(),
-                               handshake_ms=round(elapsed * 1000, 2))
-        if server.closing:
-            self.begin_shutdown()
-        else:
-            self.on_open()
-
-    def tls_failed(self, exc: BaseException, diagnosis: Diagnosis, after_handshake: bool) -> None:
-        if after_handshake:
-            self._reason = f"TLS error: {diagnosis.why}"
-            return
-        self.server.stats["handshakes_failed"] += 1
-        self.server.handshake_failures[diagnosis.reason] += 1
-        self.server.audit_event("handshake_failed", self, reason=diagnosis.reason,
-                                diagnosis=diagnosis.sentence())
-
-    def tls_eof(self, clean: bool) -> None:
-        self.on_data_end(clean)
-
-    def tls_closed(self, exc: BaseException | None) -> None:
-        self.server.forget(self)
-        stats = self.server.stats
-        stats["bytes_in"] += self.tls.bytes_in
-        stats["bytes_out"] += self.tls.bytes_out
-        stats["messages"] += self.messages
-        if self.opened and self.server.audit is not None:  # no line to build without a log
-            self.server.audit_event(
-                "closed", self, reason=self._reason, bytes_in=self.tls.bytes_in,
-                bytes_out=self.tls.bytes_out,
-                messages=self.messages if self.carries_messages else None,
-                duration_ms=round((time.monotonic() - self.started) * 1000, 1),
-            )
-        self.on_closed()
-
-    def tls_pause_writing(self) -> None:
-        self._write_paused = True
-        self.tls.pause_reading()
-
-    def tls_resume_writing(self) -> None:
-        self._write_paused = False
-        self.on_resume_writing()
-
-    # -- shared behaviour -----------------------------------------------------------------------
-
-    @property
-    def address(self) -> str | None:
-        """The peer's address as ``host:port`` (``[v6]:port``)."""
-        return self.tls.peername
-
-    def refuse(self, reason: str) -> None:
-        """Close; message connections first tell the peer why."""
-        self.tls.close()
-
-    def idle_check(self, now: float, handshake_timeout: float, idle_timeout: float) -> None:
-        tls = self.tls
-        if tls.state is TLS_HANDSHAKING:
-            if now - self.started > handshake_timeout:
-                server = self.server
-                server.stats["handshakes_failed"] += 1
-                server.handshake_failures["timeout"] += 1
-                server.audit_event("handshake_failed", self, reason="timeout",
-                                   diagnosis=self.timeout_diagnosis(handshake_timeout))
-                self.abort()
-        elif idle_timeout and tls.state is TLS_OPEN:
-            seen = tls.bytes_in + tls.bytes_out
-            if seen != self._seen:
-                self._seen = seen
-                self.last_active = now
-            elif now - self.last_active > idle_timeout:
-                self._reason = "idle timeout"
-                self.refuse(f"idle for {idle_timeout:g} seconds")
-
-    # -- hooks for the two shapes ---------------------------------------------------------------
-
-    def timeout_diagnosis(self, handshake_timeout: float) -> str:
-        """What the audit log says when the peer did not finish its handshake in time."""
-        return f"no TLS handshake within {handshake_timeout:g}s"
-
-    def abort(self) -> None:
-        self.tls.abort()
-
-    def live_bytes(self) -> tuple[int, int, int]:
-        """Bytes in, bytes out and messages so far (metrics add live connections' share)."""
-        return self.tls.bytes_in, self.tls.bytes_out, self.messages
-
-    def revoke(self, reason: str) -> None:
-        """The identity was revoked or is no longer allowed: close (after the message in flight)."""
-        self._reason = reason
-        self.refuse(f"access revoked: {reason}")
-
-    def on_open(self) -> None: ...
-    def on_data_end(self, clean: bool) -> None: ...
-    def on_closed(self) -> None: ...
-    def on_resume_writing(self) -> None: ...
-    def begin_shutdown(self) -> None: ...
-
-
-class _MessageConnection(_ServerConnection):
-    """A connection that carries framed messages (both handler shapes)."""
-
-    __slots__ = ("codec",)
+    __slots__ = ("_shutting_down", "channel")
 
     def __init__(self, server: Server) -> None:
         super().__init__(server)
-        self.codec = make_codec(server.framing, server.limits.max_frame)
+        self.channel = Channel(server.framing, server.limits.max_frame)
+        self._shutting_down = False
 
     def refuse(self, reason: str) -> None:
         """Tell the peer why (error frame or ``error:`` line), then close."""
-        with contextlib.suppress(ConnectionClosed, OSError):
-            self.tls.write(self.codec.send(RemoteError(reason=reason)))
+        last_words = self.channel.send_error(reason)
+        if last_words:
+            with contextlib.suppress(ConnectionClosed, OSError):
+                self.tls.write(last_words)
         self.tls.close()
 
     def protocol_error(self, exc: ProtocolError) -> None:
-        self.server.stats["protocol_errors"] += 1
+        self.listener.stats.protocol_errors += 1
         self._reason = f"protocol error: {exc.message}"
         self.refuse(exc.message)
 
+    def peer_left(self, clean: bool) -> None:
+        """The peer ended the conversation (EOF, or its error frame): close our side."""
+        if self.channel.peer_error is not None:
+            self._reason = f"closed by peer: {self.channel.peer_error}"
+        elif not self._shutting_down:
+            self._reason = "closed by peer" if clean else "closed by peer (no close_notify)"
+        self.channel.close()
+        self.tls.close()
 
-class ReplyConnection(_MessageConnection):
-    """A connection served by a responder, inline."""
+    def final_messages(self, clean: bool) -> list[bytes]:
+        """What the end of the stream completes: a last unterminated line, after a clean
+        close only (a truncation may have cut it short)."""
+        if not clean:
+            return []
+        try:
+            return self.channel.receive_eof()
+        except ProtocolError:
+            return []  # ended inside a frame: nothing to deliver
 
-    __slots__ = ("_closing", "_responder", "_revoked")
+
+class ReplySession(MessageSession):
+    """A session served by a responder, inline."""
+
+    __slots__ = ("_responder",)
 
     def __init__(self, server: Server, func: Responder) -> None:
         super().__init__(server)
         self._responder = func
-        self._closing = False
-        self._revoked: str | None = None
 
     def tls_data(self, data: memoryview) -> None:
-        codec = self.codec
-        codec.receive_data(data)
+        channel = self.channel
+        try:
+            messages = channel.receive(data)
+        except ProtocolError as exc:
+            self.protocol_error(exc)
+            return
+        if messages:
+            self._answer(messages)
+        if channel.state is not OPEN:
+            self.peer_left(True)  # its error frame: it is closing
+        elif self._shutting_down and channel.buffered == 0:
+            self.tls.close()
+
+    def _answer(self, messages: list[bytes]) -> None:
+        self.messages += len(messages)
+        func = self._responder
+        peer = self.peer
+        encode = self.channel.codec.encode
         replies: list[bytes] = []
         try:
-            while (event := codec.next_event()) is not NEED_DATA:
-                if type(event) is Message:
-                    self.messages += 1
-                    reply = self._responder(event.data, self.peer)
-                    if reply is not None:
-                        replies.append(codec.encode(reply))
-                else:
-                    break
+            for message in messages:
+                reply = func(message, peer)
+                if reply is not None:
+                    replies.append(encode(reply))
         except ProtocolError as exc:
             self._write(replies)
             self.protocol_error(exc)
@@ -250,19 +146,6 @@ class ReplyConnection(_MessageConnection):
             self.refuse("internal error in the service")
             return
         self._write(replies)
-        if self._closing and codec.buffered == 0:
-            if self._revoked is not None:
-                self.refuse(f"access revoked: {self._revoked}")
-            else:
-                self.tls.close()
-
-    def revoke(self, reason: str) -> None:
-        self._reason = reason
-        if self.codec.buffered == 0 or self.tls.state is not TLS_OPEN:
-            self.refuse(f"access revoked: {reason}")
-        else:  # a message is half-received: answer it, then close
-            self._closing = True
-            self._revoked = reason
 
     def _write(self, replies: list[bytes]) -> None:
         if replies and self.tls.state is TLS_OPEN:
@@ -272,22 +155,24 @@ class ReplyConnection(_MessageConnection):
                 pass
 
     def on_data_end(self, clean: bool) -> None:
-        self._reason = "closed by peer" if clean else "closed by peer (no close_notify)"
-        self.tls.close()
+        last = self.final_messages(clean)
+        if last:
+            self._answer(last)
+        self.peer_left(clean)
 
     def on_resume_writing(self) -> None:
-        if not self._closing:
+        if not self._shutting_down:
             self.tls.resume_reading()
 
     def begin_shutdown(self) -> None:
         """Finish the message being received, if any, then close."""
-        self._closing = True
+        self._shutting_down = True
         self._reason = "server shutdown"
-        if self.codec.buffered == 0 or self.tls.state is not TLS_OPEN:
+        if self.channel.buffered == 0 or self.tls.state is not TLS_OPEN:
             self.tls.close()
 
 
-class Connection(_MessageConnection):
+class Connection(MessageSession):
     """A connection as a stream handler sees it.
 
     ``async for message in conn`` yields whole messages until the peer closes;
@@ -295,17 +180,7 @@ class Connection(_MessageConnection):
     ``conn.peer`` is the verified identity (None without client certificates).
     """
 
-    __slots__ = (
-        "_closing",
-        "_drained",
-        "_ended",
-        "_error",
-        "_handler",
-        "_inbox",
-        "_revoked",
-        "_task",
-        "_waiter",
-    )
+    __slots__ = ("_drained", "_ended", "_error", "_handler", "_inbox", "_task", "_waiter")
 
     def __init__(self, server: Server, handler: StreamHandler) -> None:
         super().__init__(server)
@@ -315,9 +190,7 @@ class Connection(_MessageConnection):
         self._drained: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._ended = False
-        self._closing = False
         self._error: TrustwireError | None = None
-        self._revoked: str | None = None
 
     # -- handler API ----------------------------------------------------------------------------
 
@@ -325,8 +198,9 @@ class Connection(_MessageConnection):
         """The next message.
 
         Raises:
-            ConnectionClosed: the peer closed (or the server is shutting down) and no
-                message is left.
+            ConnectionClosed: the peer closed, the server is shutting down, or the session
+                was refused or cut (its identity is no longer admitted), and no message is
+                left to deliver.
             ConnectionBroken: the connection failed.
         """
         while not self._inbox:
@@ -340,7 +214,7 @@ class Connection(_MessageConnection):
             finally:
                 self._waiter = None
         message = self._inbox.popleft()
-        if len(self._inbox) < self.server.limits.max_queued // 4:
+        if len(self._inbox) < self.listener.limits.max_queued // 4:
             self.tls.resume_reading()
         return message
 
@@ -357,10 +231,10 @@ class Connection(_MessageConnection):
         """Send one message; waits while the peer is not reading.
 
         Raises:
-            ConnectionClosed: the connection is closed.
+            ConnectionClosed: the connection is closed (or was cut).
             LocalProtocolError: the message is too large or not line-safe.
         """
-        self.tls.write(self.codec.encode(data))
+        self.tls.write(self.channel.send(data))
         while self._write_paused and self.tls.state is TLS_OPEN:
             self._drained = asyncio.get_running_loop().create_future()
             try:
@@ -371,6 +245,7 @@ class Connection(_MessageConnection):
     def close(self) -> None:
         """Close gracefully (close_notify, then TCP close after pending data)."""
         self._reason = "closed by server"
+        self.channel.close()
         self.tls.close()
 
     # -- plumbing -------------------------------------------------------------------------------
@@ -384,43 +259,57 @@ class Connection(_MessageConnection):
         except (ConnectionClosed, ConnectionBroken):
             pass
         except asyncio.CancelledError:
-            self._reason = "cancelled at shutdown"
+            if self._reason == "closed by peer":
+                self._reason = "cancelled at shutdown"
             self.tls.abort()
             raise
         except Exception as exc:
             self._reason = f"handler error: {type(exc).__name__}: {exc}"
             self.refuse("internal error in the service")
             return
-        if self._revoked is not None:
-            self.refuse(f"access revoked: {self._revoked}")
-        else:
-            self.tls.close()
+        self.channel.close()
+        self.tls.close()
 
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
     def tls_data(self, data: memoryview) -> None:
-        codec = self.codec
-        codec.receive_data(data)
+        channel = self.channel
         try:
-            while (event := codec.next_event()) is not NEED_DATA:
-                if type(event) is Message:
-                    self.messages += 1
-                    self._inbox.append(event.data)
-                elif isinstance(event, (Closed, RemoteError)):
-                    break
+            messages = channel.receive(data)
         except ProtocolError as exc:
             self._error = ConnectionBroken(exc.message)
             self.protocol_error(exc)
-        if len(self._inbox) >= self.server.limits.max_queued:
-            self.tls.pause_reading()
+            self._wake()
+            return
+        if messages:
+            self.messages += len(messages)
+            self._inbox.extend(messages)
+            if len(self._inbox) >= self.listener.limits.max_queued:
+                self.tls.pause_reading()
+        if channel.state is not OPEN:
+            self._ended = True
+            self.peer_left(True)
         self._wake()
 
     def on_data_end(self, clean: bool) -> None:
+        self._inbox.extend(self.final_messages(clean))
         self._ended = True
-        self._reason = "closed by peer" if clean else "closed by peer (no close_notify)"
+        if self.channel.peer_error is None and not self._shutting_down:
+            self._reason = "closed by peer" if clean else "closed by peer (no close_notify)"
         self._wake()
+
+    def refuse(self, reason: str) -> None:
+        """Refused or cut: nothing more is delivered to the handler, and it may not send."""
+        self._inbox.clear()
+        self._ended = True
+        if self._error is None:
+            self._error = ConnectionClosed(f"the session was closed: {reason}")
+        super().refuse(reason)
+        self._wake()
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
 
     def on_closed(self) -> None:
         self._ended = True
@@ -431,21 +320,15 @@ class Connection(_MessageConnection):
     def on_resume_writing(self) -> None:
         if self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
-        if len(self._inbox) < self.server.limits.max_queued:
+        if len(self._inbox) < self.listener.limits.max_queued:
             self.tls.resume_reading()
 
     def begin_shutdown(self) -> None:
         """Deliver what was received, then end iteration; the handler returns and we close."""
-        self._closing = True
+        self._shutting_down = True
         self._ended = True
         self._reason = "server shutdown"
         self._wake()
-
-    def revoke(self, reason: str) -> None:
-        """Finish the messages already received, then close with the reason."""
-        self.begin_shutdown()
-        self._reason = reason
-        self._revoked = reason
 
     def abort(self) -> None:
         if self._task is not None and not self._task.done():

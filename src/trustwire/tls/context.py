@@ -20,11 +20,14 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
 from trustwire.errors import ConfigError, TLSError
 from trustwire.pki.store import Home
 from trustwire.tls import native
 
-__all__ = ["INTERMEDIATE_CIPHERS", "MOZILLA_GROUPS", "ClientTLS", "Profile", "ServerTLS"]
+__all__ = ["INTERMEDIATE_CIPHERS", "MOZILLA_GROUPS", "ClientTLS", "Profile", "ServerTLS", "ticket_keys"]
 
 INTERMEDIATE_CIPHERS = ":".join([
     # Mozilla Server Side TLS 6.0 "intermediate" TLS 1.2 suites (6.0 dropped DHE, as DESIGN.md
@@ -53,16 +56,28 @@ class Profile(enum.Enum):
 
 
 @functools.cache
-def _ticket_keys() -> bytes:
-    """This process's session-ticket key, random and never stored.
+def _process_secret() -> bytes:
+    """This process's session-ticket secret, random and never stored.
 
     Made once, before ``--workers`` fork (the parent builds a context to validate the
-    configuration), so every worker and every reloaded context encrypts tickets
-    alike: a client resumes on whichever worker it reaches, and after a reload.
-    Restarting the server rotates it. Without it each context had its own key, and
-    with two workers half of all resumptions fell back to full handshakes.
+    configuration), so every worker derives the same ticket keys: a client resumes on
+    whichever worker it reaches. Restarting the server rotates it. Without it each
+    context had its own key, and with two workers half of all resumptions fell back
+    to full handshakes.
     """
-    return os.urandom(native.TICKET_KEYS_SIZE)
+    return os.urandom(32)
+
+
+def ticket_keys(epoch: bytes = b"") -> bytes:
+    """Session-ticket keys (name, HMAC and AES key, as OpenSSL takes them) for ``epoch``.
+
+    A listener passes the digest of the CA bundle and CRL it trusts as the epoch, so
+    its ticket keys change exactly when those do: a ticket issued before a revocation
+    or a CA change cannot even be decrypted afterwards, while workers (and reloads that
+    change nothing about trust) keep resuming each other's sessions.
+    """
+    return HKDF(algorithm=hashes.SHA256(), length=native.TICKET_KEYS_SIZE, salt=None,
+                info=b"trustwire session ticket keys").derive(_process_secret() + epoch)
 
 
 def _harden(
@@ -192,7 +207,7 @@ class ServerTLS:
         # 15% of a full mTLS handshake (bench/run.py profile). A client resuming gets a
         # fresh ticket on every resumed connection; trustwire's client needs just one.
         ctx.num_tickets = 1
-        native.set_ticket_keys(ctx, _ticket_keys())
+        native.set_ticket_keys(ctx, ticket_keys())
         if self.keylog_filename:
             ctx.keylog_filename = self.keylog_filename
         return ctx
@@ -241,6 +256,10 @@ class ClientTLS:
             TLSError: unreadable files.
         """
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED + check_hostname
+        # The host name is checked against subjectAltName only (RFC 6125, as browsers do):
+        # with the CN fallback, a certificate whose CN is "localhost" but whose SANs name
+        # something else passed for localhost.
+        ctx.hostname_checks_common_name = False
         _harden(ctx, self.profile, self.minimum_version, self.maximum_version)
         if self.ca is not None:
             _load_ca(ctx, self.ca)

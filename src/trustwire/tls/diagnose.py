@@ -23,10 +23,12 @@ import datetime as dt
 import ssl
 
 from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 from trustwire.errors import Diagnosis
 
-__all__ = ["Diagnosis", "Role", "diagnose", "diagnose_eof", "diagnose_timeout", "policy_denied"]
+__all__ = ["Diagnosis", "Role", "diagnose", "diagnose_eof", "diagnose_refusal", "diagnose_timeout",
+           "policy_denied"]
 
 Role = str  # "client" or "server": which end of the connection *we* are
 
@@ -54,7 +56,8 @@ _ALERTS: dict[str, str] = {
     "SSLV3_ALERT_CERTIFICATE_REVOKED": "revoked",
     "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE": "wrong-eku",
     "SSLV3_ALERT_BAD_CERTIFICATE": "bad-certificate",
-    "SSLV3_ALERT_CERTIFICATE_UNKNOWN": "bad-certificate",
+    "SSLV3_ALERT_CERTIFICATE_UNKNOWN": "policy-denied",
+    "TLSV1_ALERT_INTERNAL_ERROR": "server-error",
     "TLSV13_ALERT_CERTIFICATE_REQUIRED": "client-cert-missing",
     "TLSV1_ALERT_PROTOCOL_VERSION": "protocol-too-old",
     "TLSV1_ALERT_ACCESS_DENIED": "policy-denied",
@@ -78,6 +81,15 @@ _LOCAL: dict[str, str] = {
     "SSLV3_ALERT_HANDSHAKE_FAILURE": "handshake-failure",
     "UNEXPECTED_EOF_WHILE_READING": "closed",
 }
+
+
+def _subject(cert: x509.Certificate) -> str:
+    """``CN=alice, OU=eng`` (the parts of a subject that name someone)."""
+    subject = cert.subject
+    parts = [f"CN={a.value!s}" for a in subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    parts += [f"OU={a.value!s}"
+              for a in subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)]
+    return ", ".join(parts) or subject.rfc4514_string()
 
 
 def _fmt(when: dt.datetime) -> str:
@@ -129,6 +141,8 @@ def _alert_rejection(alert: str, role: Role, own_cert: x509.Certificate | None,
     peer = _other(role)
     reason = _ALERTS[alert]
     what = f"this {role}'s certificate" if presented else f"this {role}"
+    if presented and own_cert is not None:
+        what += f" ({_subject(own_cert)})"  # who was refused: the peer's reasons are its own
     if reason == "bad-certificate" and own_cert is not None:
         if now < own_cert.not_valid_before_utc:
             reason = "not-yet-valid"
@@ -157,9 +171,14 @@ def _alert_rejection(alert: str, role: Role, own_cert: x509.Certificate | None,
         "bad-certificate": (f"the {peer} found it invalid", "run `trustwire cert lint FILE` on it"),
         "protocol-too-old": (f"the {peer} does not accept this TLS version",
                              "use TLS 1.2 or newer on both sides"),
-        "policy-denied": (f"the {peer}'s access policy does not allow this identity",
+        "policy-denied": (f"the {peer} does not accept this identity (a trustwire {peer} says "
+                          "so when its access policy refuses it; its audit log names the reason)",
                           f"ask the {peer}'s operator to allow it (--allow-cn NAME), or use an "
                           "allowed identity"),
+        "server-error": (f"the {peer} could not check it (a trustwire {peer} says so when its "
+                         "CRL has expired: it then refuses everyone until the CRL is refreshed)",
+                         f"ask the {peer}'s operator to refresh the CRL (trustwire ca crl) and "
+                         "check its log"),
     }
     why, fix = table[reason]
     return Diagnosis(reason=reason, side=peer, what=what, why=why, fix=fix)
@@ -236,6 +255,30 @@ def diagnose_timeout(role: Role, seconds: float) -> Diagnosis:
         why=f"the {peer} did not complete it within {seconds:g} seconds",
         fix=f"check that a TLS {peer} is on the other end and the network is not dropping packets",
     )
+
+
+_REFUSALS: dict[str, tuple[str, str]] = {
+    "policy": ("policy-denied", "ask the operator to allow it (--allow-cn NAME and friends), or use "
+               "an allowed identity"),
+    "no-certificate": ("client-cert-missing", "the client must pass --identity NAME "
+                       "(or --cert/--key)"),
+    "revoked": ("revoked", "issue a new certificate: trustwire cert issue NAME"),
+    "expired": ("expired", "renew it: trustwire cert renew NAME"),
+    "not-yet-valid": ("not-yet-valid", "check both clocks (timedatectl status)"),
+    "untrusted-ca": ("unknown-ca", "issue a certificate from a CA this side trusts"),
+    "crl-expired": ("crl-expired", "regenerate the CRL with `trustwire ca crl`; the listener "
+                    "reloads it by itself"),
+}
+
+
+def diagnose_refusal(code: str, why: str, *, role: Role) -> Diagnosis:
+    """This side (``role``) refused the peer's verified identity: the admission decision
+    ``code`` (policy, revoked, expired, not-yet-valid, untrusted-ca, crl-expired,
+    no-certificate) with its reason."""
+    peer = _other(role)
+    reason, fix = _REFUSALS.get(code, ("policy-denied", _REFUSALS["policy"][1]))
+    what = f"the {peer}'s identity" if code == "policy" else _cert_of(peer)
+    return Diagnosis(reason=reason, side=role, what=what, why=why, fix=fix)
 
 
 def policy_denied(side: str, reason: str) -> Diagnosis:

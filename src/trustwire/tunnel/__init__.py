@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from trustwire.tunnel.proxy import Target, TunnelClient, TunnelServer
+from trustwire.tunnel.proxy import TunnelClient, TunnelServer
+from trustwire.tunnel.splice import Target
 
 __all__ = ["Target", "TunnelClient", "TunnelServer"]

@@ -1,260 +1,62 @@
-"""The tunnel: mutual TLS on one side, plain TCP (or a Unix socket) on the other.
+"""The tunnel's two modes, both a :class:`Listener` of :class:`Splice` sessions.
 
-Theory of operation
--------------------
-``tunnel server``: accept mTLS, check the policy, connect to the target, and
-splice. ``tunnel client``: accept plain TCP, connect to the target with mTLS
-(verifying the server's name and, optionally, pinning its identity), and
-splice. Both reuse the server's pieces: :class:`Listener` for accepting,
-limits, timeouts, audit and shutdown; :class:`TLSProtocol` for TLS and
-diagnoses; :class:`Policy` for who may pass.
+``tunnel server``: accept mTLS, admit by the gate (a refusal is a TLS alert,
+as stunnel's), connect to the target, and splice; a PROXY v2 header can tell
+the target who is calling. ``tunnel client``: accept plain TCP (loopback by
+default), connect to the target with mTLS (verifying the server's name and,
+optionally, pinning its identity with the same allow-lists), and splice.
 
-A *splice* pumps bytes between the two sides with TCP's semantics:
-
-* Bulk: each side reads up to 64 KiB per call into a shared buffer; TLS
-  plaintext arrives in batches of up to 256 KiB and goes to the plain side in
-  one write. No per-byte Python work.
-* Backpressure, both ways: when one side's kernel buffer is full (its
-  transport's ``pause_writing``), the other side stops reading, so a slow
-  side bounds memory to the transports' high-water marks.
-* Half-close, both ways: EOF from the plain side becomes close_notify on the
-  TLS side (and the reverse becomes a TCP FIN), while the other direction
-  keeps flowing. When both directions are done, both sides close.
-* Resets: a side lost with an error is passed on as a TCP reset, so the other
-  end sees a failure, not a clean end of data.
-* Before the target is connected, the TLS side is not read (records wait in
-  the BIO), so nothing is buffered in Python. A target that cannot be reached
-  closes the client's connection and logs the reason; the listener goes on.
+Before the target is connected, the TLS side is not read (records wait in the
+BIO), so nothing is buffered in Python. A target that cannot be reached
+closes the client's connection and logs the reason; the listener goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import ssl
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from trustwire.authz.policy import Policy
-from trustwire.errors import ConfigError
-from trustwire.observe.audit import AuditLog
-from trustwire.server.connection import _ServerConnection
-from trustwire.server.listener import Limits, Listener
-from trustwire.server.server import server_context
-from trustwire.tls.context import ClientTLS, ServerTLS
-from trustwire.tls.diagnose import Diagnosis, diagnose_timeout
-from trustwire.tls.protocol import (
-    TLS_CLOSED,
-    TLS_HANDSHAKING,
-    TLS_OPEN,
-    TLSProtocol,
-    _buffers,
-    reset_transport,
-)
+from trustwire.errors import ConfigError, Diagnosis
+from trustwire.net.addresses import peer_of
+from trustwire.net.listener import Limits, Listener
+from trustwire.net.material import Material
+from trustwire.net.observer import Observer
+from trustwire.net.transport import TLS_OPEN
+from trustwire.ops.reload import Reloader, ReloadOutcome, TrustSource
+from trustwire.ops.runtime import Operations, run_listener
+from trustwire.server.server import ServerSource, server_material
+from trustwire.tls.context import ClientTLS
+from trustwire.tls.diagnose import diagnose_timeout
+from trustwire.tunnel.splice import CONNECT_TIMEOUT, Plain, Splice, Target, failure_reason
 from trustwire.wire.proxyv2 import ProxyHeader, encode
 
 __all__ = ["Target", "TunnelClient", "TunnelServer"]
 
-CONNECT_TIMEOUT = 10.0
-"""Seconds to reach the target before giving up on this connection."""
+
+class _Reloadable(Listener):
+    reloader: Reloader | None = None
+
+    def reload(self, reason: str = "requested") -> ReloadOutcome:
+        """Re-read certificates, CA, CRL and policy; cut sessions no longer admitted.
+
+        Raises:
+            ConfigError: made from an SSLContext (nothing to re-read).
+        """
+        if self.reloader is None:
+            raise ConfigError("this tunnel was made from an SSLContext: it has no files to "
+                              "reload")
+        return self.reloader.reload(reason)
+
+    async def serve(self, host: str | None = None, port: int = 0, *,
+                    operations: Operations | None = None) -> None:
+        """Serve until SIGTERM/SIGINT, reloading on SIGHUP and file changes (see Server.serve)."""
+        await run_listener(self, host, port, operations=operations or Operations(),
+                           reloader=self.reloader)
 
 
-@dataclass(frozen=True)
-class Target:
-    """Where a tunnel connects: ``HOST:PORT`` or a Unix socket path."""
-
-    host: str | None = None
-    port: int | None = None
-    path: Path | None = None
-
-    def describe(self) -> str:
-        if self.path is not None:
-            return f"unix:{self.path}"
-        host = self.host or ""
-        return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
-
-    async def connect(self, factory: Any) -> tuple[asyncio.BaseTransport, Any]:
-        loop = asyncio.get_running_loop()
-        if self.path is not None:
-            return await loop.create_unix_connection(factory, str(self.path))
-        if self.host is None or self.port is None:
-            raise ConfigError("a target needs HOST:PORT or a Unix socket path")
-        return await loop.create_connection(factory, self.host, self.port)
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.errno:
-        return os.strerror(exc.errno)
-    if isinstance(exc, TimeoutError):
-        return f"no answer within {CONNECT_TIMEOUT:g}s"
-    return str(exc) or type(exc).__name__
-
-
-class _Plain(asyncio.BufferedProtocol):
-    """The plain TCP side of a splice; tells its owner everything."""
-
-    __slots__ = ("_readbuf", "owner", "transport")
-
-    def __init__(self, owner: _Splice) -> None:
-        self.owner = owner
-        self.transport: Any = None
-        self._readbuf = _buffers.read
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport
-        self.owner.plain_made(self)
-
-    def get_buffer(self, sizehint: int) -> memoryview:
-        return self._readbuf
-
-    def buffer_updated(self, nbytes: int) -> None:
-        self.owner.plain_data(self._readbuf[:nbytes])
-
-    def eof_received(self) -> bool:
-        self.owner.plain_eof()
-        return True  # keep our write side open: half-close
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.owner.plain_lost(exc)
-
-    def pause_writing(self) -> None:
-        self.owner.tls.pause_reading()
-
-    def resume_writing(self) -> None:
-        self.owner.tls.resume_reading()
-
-
-class _Splice(_ServerConnection):
-    """Both tunnel modes: a TLS side (``tls``) and a plain side (``plain``), spliced."""
-
-    __slots__ = ("_early", "_ending", "_plain_done", "_tls_done", "plain")
-    carries_messages = False
-
-    def __init__(self, listener: Listener) -> None:
-        super().__init__(listener)
-        self.plain: _Plain | None = None
-        self._tls_done = False
-        self._plain_done = False
-        self._early: bytes | None = None
-        """Plain bytes that arrived before the TLS side was open (at most one read)."""
-        self._ending = False
-        """We decided to end this tunnel; later events must not rewrite the reason."""
-
-    # -- TLS side -------------------------------------------------------------------------------
-
-    def tls_data(self, data: memoryview) -> None:
-        plain = self.plain
-        if plain is not None and plain.transport is not None:
-            plain.transport.write(bytes(data))  # a copy: the view is a shared buffer
-
-    def tls_eof(self, clean: bool) -> None:
-        self._tls_done = True
-        plain = self.plain
-        if (plain is not None and plain.transport is not None
-                and not plain.transport.is_closing() and plain.transport.can_write_eof()):
-            plain.transport.write_eof()
-        if self._plain_done:
-            self._finish()
-
-    def tls_pause_writing(self) -> None:
-        if self.plain is not None and self.plain.transport is not None:
-            self.plain.transport.pause_reading()
-
-    def tls_resume_writing(self) -> None:
-        if self.plain is not None and self.plain.transport is not None:
-            transport = self.plain.transport
-            if not transport.is_closing():
-                transport.resume_reading()
-
-    def tls_closed(self, exc: BaseException | None) -> None:
-        plain = self.plain
-        if plain is not None and plain.transport is not None and not plain.transport.is_closing():
-            if exc is not None:
-                self._reason = f"client connection failed: {_reason(exc)}"
-                reset_transport(plain.transport)
-            else:
-                plain.transport.close()
-        super().tls_closed(exc)
-
-    # -- plain side -----------------------------------------------------------------------------
-
-    def plain_made(self, plain: _Plain) -> None:
-        self.plain = plain
-
-    def plain_data(self, data: memoryview) -> None:
-        tls = self.tls
-        if tls.state is TLS_OPEN:
-            if not tls.write_closed:
-                tls.write(data)
-        elif tls.state is TLS_HANDSHAKING and self.plain is not None:
-            # uvloop starts reading right after connection_made, whatever it asked; keep
-            # these bytes and stop reading until the TLS side is up.
-            self._early = (self._early or b"") + bytes(data)
-            self.plain.transport.pause_reading()
-
-    def flush_early(self) -> None:
-        if self._early is not None:
-            early, self._early = self._early, None
-            self.tls.write(early)
-
-    def plain_eof(self) -> None:
-        self._plain_done = True
-        self.tls.write_eof()
-        if self._tls_done:
-            self._finish()
-
-    def plain_lost(self, exc: Exception | None) -> None:
-        tls = self.tls
-        if self._ending or tls.state is TLS_CLOSED or tls.transport is None:
-            return
-        if exc is not None:
-            self._reason = f"{self.plain_role} connection failed: {_reason(exc)}"
-            tls.reset()
-        else:
-            if not self._plain_done:
-                self._reason = f"{self.plain_role} closed the connection"
-            tls.close()
-
-    plain_role = "target"
-
-    def _finish(self) -> None:
-        self._ending = True
-        self._reason = "both sides finished"
-        if self.plain is not None and self.plain.transport is not None:
-            self.plain.transport.close()
-        self.tls.close()
-
-    # -- listener hooks -------------------------------------------------------------------------
-
-    def refuse(self, reason: str) -> None:
-        self._ending = True
-        self.abort_plain()
-        self.tls.close()
-
-    def abort_plain(self) -> None:
-        if self.plain is not None and self.plain.transport is not None:
-            self.plain.transport.abort()
-
-    def abort(self) -> None:
-        self._ending = True
-        self.abort_plain()
-        self.tls.abort()
-
-    def begin_shutdown(self) -> None:
-        """A byte stream has no message boundary to stop at: let it run until the grace ends."""
-
-    def revoke(self, reason: str) -> None:
-        """Tunnels are cut at once: there is no message boundary to wait for."""
-        self._reason = reason
-        self.refuse(reason)
-
-    def live_bytes(self) -> tuple[int, int, int]:
-        return self.tls.bytes_in, self.tls.bytes_out, 0
-
-
-class _TunnelIn(_Splice):
-    """``tunnel server``: mTLS accepted, target connected after the policy says yes."""
+class _TunnelIn(Splice):
+    """``tunnel server``: mTLS accepted, target connected once the gate admitted the peer."""
 
     __slots__ = ()
 
@@ -263,25 +65,27 @@ class _TunnelIn(_Splice):
         asyncio.get_running_loop().create_task(self._connect_target())
 
     async def _connect_target(self) -> None:
-        listener: TunnelServer = self.server
+        listener = self.listener
+        assert isinstance(listener, TunnelServer)  # noqa: S101 - only TunnelServer makes these
         try:
-            await asyncio.wait_for(listener.target.connect(lambda: _Plain(self)), CONNECT_TIMEOUT)
+            await asyncio.wait_for(listener.target.connect(lambda: Plain(self)), CONNECT_TIMEOUT)
         except ConnectionResetError as exc:
             # Accepted, then reset before the connect completed here: pass the reset on.
-            self._reason = f"target connection failed: {_reason(exc)}"
+            self._reason = f"target connection failed: {failure_reason(exc)}"
             self._ending = True
             self.tls.reset()
             return
         except (OSError, TimeoutError) as exc:
-            listener.stats["target_unreachable"] += 1
-            self._reason = f"target {listener.target.describe()} unreachable: {_reason(exc)}"
+            listener.stats.target_unreachable += 1
+            self._reason = f"target {listener.target.describe()} unreachable: {failure_reason(exc)}"
             self.tls.close()
             return
-        if self.tls.state is not TLS_OPEN:  # the client left while we connected
-            self.abort_plain()
+        if self.tls.state is not TLS_OPEN or self.tls.closed:  # gone, or cut, meanwhile
+            if self.plain is not None:
+                self.plain.abort()
             return
-        if listener.proxy_protocol and self.plain is not None and self.plain.transport is not None:
-            self.plain.transport.write(self._proxy_header())
+        if listener.proxy_protocol and self.plain is not None:
+            self.plain.write(self._proxy_header())
         self.tls.resume_reading()
 
     def _proxy_header(self) -> bytes:
@@ -298,68 +102,68 @@ class _TunnelIn(_Splice):
         ))
 
 
-class TunnelServer(Listener):
-    """Accept mutual TLS, apply the policy, and pass the bytes to ``target``.
+class TunnelServer(_Reloadable):
+    """Accept mutual TLS, admit by the policy, and pass the bytes to ``target``.
 
     Args:
         target: where the plain service listens (TCP or Unix socket).
-        tls: server TLS settings.
-        policy: who may pass (default: any certificate from the CA).
+        tls: server TLS settings (files, reloadable), a TrustSource, or a ready SSLContext.
+        policy: who may pass (default: any certificate from the CA); a Path is a policy file.
         proxy_protocol: send a PROXY v2 header with the client's address and identity.
     """
 
-    def __init__(self, *, target: Target, tls: ServerTLS | ssl.SSLContext,
-                 policy: Policy | None = None, limits: Limits | None = None,
-                 audit: AuditLog | None = None, proxy_protocol: bool = False) -> None:
-        super().__init__(limits=limits, audit=audit)
+    def __init__(self, *, target: Target, tls: ServerSource,
+                 policy: Policy | Path | None = None, limits: Limits | None = None,
+                 observer: Observer | None = None, proxy_protocol: bool = False,
+                 keep_revoked_sessions: bool = False) -> None:
+        material, source = server_material(tls, policy)
+        super().__init__(material, limits=limits, observer=observer)
         self.target = target
-        self.policy = policy or Policy()
-        self.context = server_context(tls, self.policy)
         self.proxy_protocol = proxy_protocol
+        self.reloader = (Reloader(self, source, keep_sessions=keep_revoked_sessions)
+                         if source is not None else None)
 
     def _protocol(self) -> asyncio.BaseProtocol:
-        conn = _TunnelIn(self)
-        conn.tls = TLSProtocol(self.context, conn, server_side=True,
-                               write_high_water=self.limits.write_high_water)
-        self.track(conn)
-        return conn.tls
+        session = _TunnelIn(self)
+        self.track(session)
+        return session.tls
 
 
-class _TunnelOut(_Splice):
+class _TunnelOut(Splice):
     """``tunnel client``: plain TCP accepted, mTLS to the target."""
 
     __slots__ = ("_connecting",)
     plain_role = "client"
 
     def __init__(self, listener: TunnelClient) -> None:
-        super().__init__(listener)
+        super().__init__(listener, server_side=False, server_hostname=listener.server_name,
+                         presents_cert=listener.tls_settings.presents_certificate)
         self._connecting: asyncio.Task[None] | None = None
 
     @property
     def address(self) -> str | None:
-        if self.plain is None or self.plain.transport is None:
-            return None
-        peer = self.plain.transport.get_extra_info("peername")
-        if not peer:
-            return None
-        host = str(peer[0])
-        return f"[{host}]:{peer[1]}" if ":" in host else f"{host}:{peer[1]}"
+        transport = self.plain.transport if self.plain is not None else None
+        found = peer_of(transport) if transport is not None else None
+        return found[1] if found else None
 
-    def plain_made(self, plain: _Plain) -> None:
+    def plain_made(self, plain: Plain) -> None:
         super().plain_made(plain)
         self._connecting = asyncio.get_running_loop().create_task(self._connect_target())
 
     async def _connect_target(self) -> None:
-        listener: TunnelClient = self.server
-        target = listener.target
+        listener = self.listener
+        assert isinstance(listener, TunnelClient)  # noqa: S101 - only TunnelClient makes these
         try:
-            await asyncio.wait_for(target.connect(lambda: self.tls), CONNECT_TIMEOUT)
+            await asyncio.wait_for(listener.target.connect(lambda: self.tls), CONNECT_TIMEOUT)
         except (OSError, TimeoutError) as exc:
-            listener.stats["target_unreachable"] += 1
-            self.server.audit_event("closed", self, reason=f"target {target.describe()} "
-                                    f"unreachable: {_reason(exc)}", bytes_in=0, bytes_out=0)
-            self.server.forget(self)
-            self.abort_plain()
+            listener.stats.target_unreachable += 1
+            self._reason = (f"target {listener.target.describe()} unreachable: "
+                            f"{failure_reason(exc)}")
+            if listener.observer is not None:
+                listener.observer.closed(self)
+            listener.forget(self)
+            if self.plain is not None:
+                self.plain.abort()
 
     def on_open(self) -> None:
         self.flush_early()
@@ -370,10 +174,11 @@ class _TunnelOut(_Splice):
         super().tls_failed(exc, diagnosis, after_handshake)
         if after_handshake:  # e.g. TLS 1.3: the server refused our certificate late
             self._reason = f"refused by the target: {diagnosis.why}"
-        self.abort_plain()
+        if self.plain is not None:
+            self.plain.abort()
 
-    def timeout_diagnosis(self, handshake_timeout: float) -> str:
-        return diagnose_timeout("client", handshake_timeout).sentence()  # we are the TLS client
+    def timeout_diagnosis(self, seconds: float) -> Diagnosis:
+        return diagnose_timeout("client", seconds)  # we are the TLS client
 
     def abort(self) -> None:
         if self._connecting is not None and not self._connecting.done():
@@ -388,12 +193,12 @@ class _TunnelOut(_Splice):
         if self._connecting is not None and not self._connecting.done():
             self._connecting.cancel()
         if self.tls.transport is not None:
-            self.tls.abort()  # tls_closed() then forgets this connection
+            self.tls.abort()  # tls_closed() then forgets this session
         else:
-            self.server.forget(self)
+            self.listener.forget(self)
 
 
-class TunnelClient(Listener):
+class TunnelClient(_Reloadable):
     """Accept plain TCP (loopback by default) and carry it to ``target`` over mutual TLS.
 
     Args:
@@ -402,22 +207,25 @@ class TunnelClient(Listener):
         policy: optional pin on the server's identity (same allow-lists as servers use).
     """
 
-    def __init__(self, *, target: Target, tls: ClientTLS, policy: Policy | None = None,
-                 limits: Limits | None = None, audit: AuditLog | None = None) -> None:
-        super().__init__(limits=limits, audit=audit)
+    server_side = False
+
+    def __init__(self, *, target: Target, tls: ClientTLS | TrustSource,
+                 policy: Policy | Path | None = None, limits: Limits | None = None,
+                 observer: Observer | None = None, keep_revoked_sessions: bool = False) -> None:
         if target.path is not None:
             raise ConfigError("a tunnel client connects over TCP: give --target HOST:PORT")
+        source = tls if isinstance(tls, TrustSource) else TrustSource.of(tls, policy)
+        if not isinstance(source.tls, ClientTLS):
+            raise ConfigError("a tunnel client needs ClientTLS settings")
+        tls = source.tls
+        material: Material = source.build()
+        super().__init__(material, limits=limits, observer=observer)
         self.target = target
         self.tls_settings = tls
-        self.policy = policy or Policy()
-        self.context = tls.context()
         self.server_name = (tls.server_name or target.host or "").strip("[]")
+        self.reloader = Reloader(self, source, keep_sessions=keep_revoked_sessions)
 
     def _protocol(self) -> asyncio.BaseProtocol:
-        conn = _TunnelOut(self)
-        conn.tls = TLSProtocol(self.context, conn, server_side=False,
-                               server_hostname=self.server_name,
-                               write_high_water=self.limits.write_high_water,
-                               presents_cert=self.tls_settings.presents_certificate)
-        self.track(conn)
-        return _Plain(conn)
+        session = _TunnelOut(self)
+        self.track(session)
+        return Plain(session)

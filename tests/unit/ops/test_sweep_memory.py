@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 
 import pytest
 
-from trustwire.server import listener as listener_module
-from trustwire.server.listener import Listener
+from trustwire.net import listener as listener_module
+from trustwire.net.listener import Listener
+from trustwire.net.material import from_context
 
 
 class _Bare(Listener):
@@ -15,26 +17,24 @@ class _Bare(Listener):
         raise AssertionError("not used")
 
 
+def bare() -> _Bare:
+    return _Bare(from_context(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)), sweep_interval=0)
+
+
 def test_release_runs_once_per_sweep_after_new_connections(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
     monkeypatch.setattr(listener_module, "release_free_memory", lambda: calls.append(1))
-
-    async def sweeps() -> None:
-        bare = _Bare()
-        bare._sweep()  # nothing accepted yet
-        assert calls == []
-        bare.stats["accepted"] += 3
-        bare._sweep()
-        assert calls == [1]
-        bare._sweep()  # nothing new since
-        assert calls == [1]
-        bare.stats["accepted"] += 1
-        bare._sweep()
-        assert calls == [1, 1]
-        assert bare._sweeper is not None
-        bare._sweeper.cancel()
-
-    asyncio.run(sweeps())
+    listener = bare()
+    listener.sweep()  # nothing accepted yet
+    assert calls == []
+    listener.stats.accepted += 3
+    listener.sweep()
+    assert calls == [1]
+    listener.sweep()  # nothing new since
+    assert calls == [1]
+    listener.stats.accepted += 1
+    listener.sweep()
+    assert calls == [1, 1]
 
 
 def test_release_free_memory_uses_glibc_malloc_trim() -> None:

@@ -34,7 +34,7 @@ from trustwire.errors import (
     PKIError,
     StoreError,
 )
-from trustwire.pki import _files
+from trustwire.pki import files as _files
 from trustwire.pki.ca import CertKind
 from trustwire.pki.crl import RevocationReason, crl_number
 from trustwire.pki.inventory import Inventory, State, Status

@@ -9,8 +9,9 @@ import pytest
 
 from tests.zoo import Spec, build
 from trustwire.probe.checks import Check, Status, evaluate, hostname_matches, verdict, weaknesses
-from trustwire.probe.collect import EnforcementCase, Observations, ProbeTarget, Support
+from trustwire.probe.observations import EnforcementCase, Observations, Support
 from trustwire.probe.profiles import PROFILES
+from trustwire.probe.target import ProbeTarget
 
 NOW = dt.datetime.now(dt.UTC)
 INTERMEDIATE = PROFILES["intermediate"]

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 from tests.unit.probe.test_checks import NOW, good
 from trustwire.probe.checks import evaluate, verdict
-from trustwire.probe.collect import Support
+from trustwire.probe.observations import Support
 from trustwire.probe.profiles import PROFILES
 from trustwire.probe.report import SCHEMA, dumps, to_json, to_junit, to_sarif
 

@@ -165,6 +165,7 @@ def test_plain_text_is_diagnosed() -> None:
 def test_diagnosis_sentences_read_well(pki: Pki) -> None:
     outcome = handshake(server_ctx(pki, ssl.TLSVersion.TLSv1_3), pki.client("expired"))
     assert outcome.client is not None
-    assert outcome.client.sentence().startswith("this client's certificate was refused by the server:")
+    assert outcome.client.sentence().startswith(
+        "this client's certificate (CN=expired) was refused by the server:")
     assert "expired" in outcome.client.sentence()
     assert outcome.client.fix == "renew it: trustwire cert renew NAME"

@@ -1,4 +1,4 @@
-"""TLS over a raw asyncio transport, driven by ``ssl.SSLObject`` and memory BIOs.
+"""The TLS transport: TLS over a raw asyncio transport, driven by ``ssl.SSLObject`` and memory BIOs.
 
 Theory of operation
 -------------------
@@ -19,6 +19,9 @@ record buffers either.
 
 The application object (:class:`TLSApp`) gets plain callbacks; the view
 passed to ``tls_data`` is only valid during the call (copy what you keep).
+This is the one IO seam everything above sits on: the server's sessions, both
+tunnel modes and the async client; a native data path can replace the methods
+of this class without anything above noticing.
 
 Edge cases
 ----------
@@ -34,6 +37,9 @@ Edge cases
   half-close) until the app closes.
 * ``write(b"")`` does nothing; ``close()`` and ``abort()`` are idempotent;
   writing after close raises ``ConnectionClosed``.
+* After ``close()``, ``abort()`` or ``reset()`` nothing more is delivered: bytes
+  that still arrive are dropped, so a peer cut off cannot get another message
+  processed while the close completes.
 * Cancellation mid-handshake is the owner's job: it calls ``abort()``.
 """
 
@@ -51,13 +57,14 @@ from typing import Protocol
 
 from cryptography import x509
 
-from trustwire.errors import ConnectionClosed
+from trustwire.errors import ConnectionClosed, Diagnosis
 from trustwire.identity import PeerIdentity
-from trustwire.tls.diagnose import Diagnosis, diagnose, diagnose_eof
+from trustwire.net.addresses import peer_of
+from trustwire.tls.diagnose import diagnose, diagnose_eof
 
 __all__ = [
-    "READ_SIZE", "TLS_CLOSED", "TLS_HANDSHAKING", "TLS_OPEN", "TLSApp", "TLSProtocol", "TLSState",
-    "reset_transport",
+    "READ_SIZE", "TLS_CLOSED", "TLS_HANDSHAKING", "TLS_OPEN", "TLSApp", "TLSState", "TLSTransport",
+    "reset_transport", "shared_read_buffer",
 ]
 
 READ_SIZE = 256 * 1024
@@ -94,9 +101,10 @@ TLS_HANDSHAKING, TLS_OPEN, TLS_CLOSED = TLSState.HANDSHAKING, TLSState.OPEN, TLS
 
 
 class TLSApp(Protocol):
-    """What a :class:`TLSProtocol` tells its application."""
+    """What a :class:`TLSTransport` tells its application."""
 
-    def tls_established(self, tls: TLSProtocol) -> None: ...
+    def tls_connected(self, tls: TLSTransport) -> None: ...
+    def tls_established(self, tls: TLSTransport) -> None: ...
     def tls_data(self, data: memoryview) -> None: ...
     def tls_eof(self, clean: bool) -> None: ...
     def tls_failed(self, exc: BaseException, diagnosis: Diagnosis, after_handshake: bool) -> None: ...
@@ -114,7 +122,13 @@ class _Buffers(threading.local):
 _buffers = _Buffers()
 
 
-class TLSProtocol(asyncio.BufferedProtocol):
+def shared_read_buffer() -> memoryview:
+    """This thread's kernel read buffer, for plain protocols beside TLS ones (a tunnel's
+    other side): a read is fully handled before the next one, so they can share it."""
+    return _buffers.read
+
+
+class TLSTransport(asyncio.BufferedProtocol):
     """One TLS connection over a TCP transport.
 
     Args:
@@ -127,6 +141,7 @@ class TLSProtocol(asyncio.BufferedProtocol):
     __slots__ = (
         "_app",
         "_closing",
+        "_done",
         "_got_eof",
         "_high_water",
         "_incoming",
@@ -142,6 +157,7 @@ class TLSProtocol(asyncio.BufferedProtocol):
         "bytes_out",
         "on_read",
         "peer",
+        "peer_host",
         "peername",
         "server_side",
         "state",
@@ -160,6 +176,8 @@ class TLSProtocol(asyncio.BufferedProtocol):
         self._readbuf = _buffers.read
         self._plain = _buffers.plain
         self.peername: str | None = None
+        """The peer as ``host:port`` (``[v6]:port``)."""
+        self.peer_host: str | None = None
         self.server_side = server_side
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
@@ -175,6 +193,7 @@ class TLSProtocol(asyncio.BufferedProtocol):
         self.bytes_out = 0
         self._read_paused = False
         self._closing = False
+        self._done = False
         self._got_eof = False
         self.on_read: Callable[[], None] | None = None
         """Called after every read is processed (the async client watches for tickets)."""
@@ -192,6 +211,11 @@ class TLSProtocol(asyncio.BufferedProtocol):
         info = self._sslobj.cipher()
         return info[0] if info else None
 
+    @property
+    def resumed(self) -> bool:
+        """True when this connection resumed a session (a ticket) instead of a full handshake."""
+        return bool(self._sslobj.session_reused)
+
     def session_ticket_received(self) -> bool:
         """True once a TLS 1.3 server has sent a session ticket: proof it accepted us."""
         session = self._sslobj.session
@@ -205,10 +229,12 @@ class TLSProtocol(asyncio.BufferedProtocol):
         self.transport = transport  # type: ignore[assignment]
         if self._high_water is not None:
             transport.set_write_buffer_limits(high=self._high_water)  # type: ignore[attr-defined]
-        address = transport.get_extra_info("peername")
-        if address:
-            host = str(address[0])
-            self.peername = f"[{host}]:{address[1]}" if ":" in host else f"{host}:{address[1]}"
+        found = peer_of(transport)
+        if found is not None:
+            self.peer_host, self.peername = found
+        self._app.tls_connected(self)
+        if self._done:
+            return  # the app refused the connection (a limit)
         if not self.server_side:
             self._drive()  # the ClientHello
 
@@ -240,10 +266,10 @@ class TLSProtocol(asyncio.BufferedProtocol):
         # Everything that arrived was already decrypted in buffer_updated. Not telling
         # the BIO: OpenSSL would turn a missing close_notify into an error, and the
         # app decides what a truncated stream means (tls_eof(clean=False)).
-        if self.state is TLS_OPEN and not self._got_eof:
+        if self.state is TLS_OPEN and not self._got_eof and not self._done:
             self._got_eof = True
             self._app.tls_eof(False)
-        return self.state is TLS_OPEN  # keep the write side open (half-close)
+        return self.state is TLS_OPEN and not self._done  # keep the write side open (half-close)
 
     def connection_lost(self, exc: Exception | None) -> None:
         was = self.state
@@ -416,24 +442,36 @@ class TLSProtocol(asyncio.BufferedProtocol):
         return self._closing
 
     def close(self) -> None:
-        """Send close_notify (if not sent) and close the transport once pending data is written."""
+        """Send close_notify (if not sent) and close the transport once pending data is written.
+
+        Nothing more is read or delivered from here on."""
         if self.state is TLS_OPEN and not self._closing:
             self.write_eof()
-        self._closing = True
+        self._stop_delivering()
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
 
     def abort(self) -> None:
         """Drop the connection now, discarding unsent data."""
-        self._closing = True
+        self._stop_delivering()
         if self.transport is not None:
             self.transport.abort()
 
     def reset(self) -> None:
         """Drop the connection with a TCP reset, so the peer sees the failure as one."""
-        self._closing = True
+        self._stop_delivering()
         if self.transport is not None:
             reset_transport(self.transport)
+
+    def _stop_delivering(self) -> None:
+        self._closing = True
+        self._done = True
+        self._read_paused = True  # buffer_updated then only feeds the BIO; nothing is read
+
+    @property
+    def closed(self) -> bool:
+        """True once close(), abort() or reset() was called, or the connection ended."""
+        return self._done or self.state is TLS_CLOSED
 
     def pause_reading(self) -> None:
         """Stop delivering data (backpressure); unread bytes stay in the kernel."""
@@ -443,7 +481,7 @@ class TLSProtocol(asyncio.BufferedProtocol):
                 self.transport.pause_reading()
 
     def resume_reading(self) -> None:
-        if self._read_paused:
+        if self._read_paused and not self._done:
             self._read_paused = False
             if self.transport is not None and not self.transport.is_closing():
                 self.transport.resume_reading()

@@ -2,7 +2,11 @@
 
 Plain HTTP on loopback by default (the CLI demands ``--unsafe-metrics-listen``
 for anything else): it names live identities. One request per connection,
-GET only, 8 KiB of request header at most, a 5-second read timeout.
+GET only, 8 KiB of request header at most, a 5-second deadline per
+connection, and at most :data:`MAX_CONNECTIONS` connections at once (more are
+closed at accept): it shares the process's descriptors with the listener, so a
+scraper gone wild, or anyone who can reach the port, must not be able to take
+them.
 """
 
 from __future__ import annotations
@@ -11,57 +15,69 @@ import asyncio
 import json
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from trustwire import __version__
-from trustwire.observe.metrics import registry_for
+from trustwire.net.addresses import format_hostport
+from trustwire.net.listener import Listener
+from trustwire.ops.metrics import registry_for
+from trustwire.version import __version__
 
-if TYPE_CHECKING:
-    from trustwire.server.listener import Listener
-
-__all__ = ["StatusEndpoint", "status_document"]
+__all__ = ["MAX_CONNECTIONS", "StatusEndpoint", "status_document"]
 
 _MAX_REQUEST = 8192
+_DEADLINE = 5.0
+MAX_CONNECTIONS = 16
+"""Concurrent connections to the endpoint; a scrape takes milliseconds."""
 
 
 def status_document(listener: Listener) -> dict[str, Any]:
-    """What ``/status`` returns (also used by ``cert revoke --dry-run``)."""
+    """What ``/status`` returns, as JSON-ready data (``cert revoke --dry-run`` reads it)."""
     material = listener.material
     now = time.time()
     connections = []
-    for conn in list(listener.connections):
-        peer = conn.peer
-        started = getattr(conn, "started", None)
+    for session in list(listener.sessions):
+        peer = session.peer
         connections.append({
-            "peer": conn.address,
+            "peer": session.address,
             "cn": peer.common_name if peer else None,
             "serial": peer.serial_hex if peer else None,
             "fingerprint": peer.fingerprint if peer else None,
             "uri": list(peer.uris) if peer else [],
-            "open": conn.opened,
-            "age_s": round(time.monotonic() - started, 1) if started is not None else None,
+            "open": session.opened,
+            "age_s": round(time.monotonic() - session.started, 1),
         })
     crl = None
-    if material is not None and material.crl_this_update is not None:
-        crl = {"this_update": material.crl_this_update.isoformat(),
-               "next_update": material.crl_next_update.isoformat()
-               if material.crl_next_update else None,
-               "age_s": round(now - material.crl_this_update.timestamp(), 1),
-               "revoked": len(material.revoked)}
+    if material.crl is not None:
+        crl = {"number": material.crl.number,
+               "this_update": material.crl.this_update.isoformat(),
+               "next_update": material.crl.next_update.isoformat()
+               if material.crl.next_update else None,
+               "age_s": round(now - material.crl.this_update.timestamp(), 1),
+               "revoked": material.crl.revoked}
+    certificate: dict[str, Any] = {}
+    if material.certificate is not None:
+        facts = material.certificate
+        certificate = {"subject": facts.subject, "serial": facts.serial,
+                       "not_after": facts.not_after.isoformat(), "days_left": facts.days_left()}
+    stats = listener.stats
     return {
         "version": __version__,
         "pid": os.getpid(),
         "uptime_s": round(now - listener.started, 1),
-        "listening": [f"{h}:{p}" for h, p in listener.addresses],
-        "certificate": material.certificate_facts() if material is not None else {},
+        "listening": [format_hostport(h, p) for h, p in listener.addresses],
+        "certificate": certificate,
         "crl": crl,
         "connections": connections,
-        "reloads": {"ok": listener.stats["reloads_ok"], "failed": listener.stats["reloads_failed"],
+        "unauthenticated": len(listener.unauthenticated),
+        "reloads": {"ok": stats.reloads_ok, "failed": stats.reloads_failed,
                     "last_error": listener.last_reload_error,
                     "last_at": listener.last_reload_at},
-        "stats": dict(listener.stats),
+        "stats": {name: getattr(stats, name) for name in (
+            "accepted", "refused", "refused_unauthenticated", "evicted", "handshakes_ok",
+            "handshakes_failed", "access_denied", "sessions_revoked", "tickets_refused",
+            "protocol_errors", "target_unreachable", "bytes_in", "bytes_out", "messages")},
     }
 
 
@@ -74,14 +90,26 @@ class _Request(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        self.timer = asyncio.get_running_loop().call_later(5, transport.close)
+        if self.endpoint.active >= MAX_CONNECTIONS:
+            transport.abort()  # type: ignore[attr-defined]
+            self.transport = None
+            return
+        self.endpoint.active += 1
+        self.timer = asyncio.get_running_loop().call_later(_DEADLINE, transport.abort)  # type: ignore[attr-defined]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.transport is not None:
+            self.endpoint.active -= 1
+            self.transport = None
+        if self.timer is not None:
+            self.timer.cancel()
 
     def data_received(self, data: bytes) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
         self.buffer += data
         if b"\r\n\r\n" not in self.buffer and len(self.buffer) < _MAX_REQUEST:
             return
-        if self.timer is not None:
-            self.timer.cancel()
         line = self.buffer.split(b"\r\n", 1)[0].decode("latin-1")
         parts = line.split()
         if len(self.buffer) >= _MAX_REQUEST and b"\r\n\r\n" not in self.buffer:
@@ -96,7 +124,7 @@ class _Request(asyncio.Protocol):
     def respond(self, status: int, content_type: str, body: bytes) -> None:
         reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
                   431: "Request Header Fields Too Large", 503: "Service Unavailable"}[status]
-        assert self.transport is not None  # noqa: S101 - set in connection_made
+        assert self.transport is not None  # noqa: S101 - data arrives only while connected
         self.transport.write(
             f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
@@ -109,6 +137,8 @@ class StatusEndpoint:
     def __init__(self, listener: Listener, role: str) -> None:
         self.listener = listener
         self.registry = registry_for(listener, role)
+        self.active = 0
+        """Connections being served now."""
         self._server: asyncio.Server | None = None
 
     def route(self, path: str) -> tuple[int, str, bytes]:
@@ -125,7 +155,7 @@ class StatusEndpoint:
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: _Request(self), host, port)
+        self._server = await loop.create_server(lambda: _Request(self), host, port, backlog=64)
         name = self._server.sockets[0].getsockname()
         return str(name[0]), int(name[1])
 

@@ -1,16 +1,15 @@
 """Prometheus metrics for a listener, read at scrape time.
 
-The listener keeps plain counters (a ``collections.Counter`` and a bucket
-list); this collector turns them into metric families only when Prometheus
-scrapes, so serving a message costs no metric locking at all. Bytes and
-messages count closed connections plus the live ones at scrape time.
+The listener keeps plain counters (:class:`trustwire.net.observer.Stats`); this
+collector turns them into metric families only when Prometheus scrapes, so
+serving a message costs no metric locking at all. Bytes and messages count
+closed connections plus the live ones at scrape time.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from prometheus_client.core import (
     CollectorRegistry,
@@ -20,8 +19,8 @@ from prometheus_client.core import (
     Metric,
 )
 
-if TYPE_CHECKING:
-    from trustwire.server.listener import Listener
+from trustwire.net.listener import Listener
+from trustwire.net.observer import HANDSHAKE_BUCKETS
 
 __all__ = ["ListenerCollector", "registry_for"]
 
@@ -34,8 +33,6 @@ class ListenerCollector:
         self.role = role
 
     def collect(self) -> Iterator[Metric]:
-        from trustwire.server.listener import HANDSHAKE_BUCKETS
-
         listener = self.listener
         stats = listener.stats
         labels = ["role"]
@@ -46,63 +43,75 @@ class ListenerCollector:
             family.add_metric(role, value)
             return family
 
-        yield counter("connections_accepted", "TCP connections accepted", stats["accepted"])
-        yield counter("connections_refused", "Connections refused by limits", stats["refused"])
-        yield counter("handshakes", "Completed TLS handshakes", stats["handshakes_ok"])
+        yield counter("connections_accepted", "TCP connections accepted", stats.accepted)
+        refused = CounterMetricFamily("trustwire_connections_refused",
+                                      "Connections closed by limits, by limit",
+                                      labels=["role", "limit"])
+        refused.add_metric([self.role, "max_connections"], stats.refused)
+        refused.add_metric([self.role, "handshakes_per_source"], stats.refused_unauthenticated)
+        refused.add_metric([self.role, "handshakes_evicted"], stats.evicted)
+        yield refused
+        unauthenticated = GaugeMetricFamily("trustwire_unauthenticated_connections",
+                                            "Connections still in their TLS handshake",
+                                            labels=labels)
+        unauthenticated.add_metric(role, len(listener.unauthenticated))
+        yield unauthenticated
+        yield counter("handshakes", "Completed TLS handshakes", stats.handshakes_ok)
         failures = CounterMetricFamily("trustwire_handshake_failures",
                                        "Failed TLS handshakes by diagnosis",
                                        labels=["role", "reason"])
-        for reason, count in sorted(listener.handshake_failures.items()):
+        for reason, count in sorted(stats.handshake_failures.items()):
             failures.add_metric([self.role, reason], count)
         yield failures
         denied = CounterMetricFamily("trustwire_access_denied",
                                      "Verified identities refused, by kind",
                                      labels=["role", "reason"])
-        denied.add_metric([self.role, "policy"], stats["access_denied"])
-        denied.add_metric([self.role, "revoked_live"], stats["sessions_revoked"])
+        denied.add_metric([self.role, "policy"], stats.access_denied)
+        denied.add_metric([self.role, "revoked_live"], stats.sessions_revoked)
+        denied.add_metric([self.role, "ticket"], stats.tickets_refused)
         yield denied
         active = GaugeMetricFamily("trustwire_active_connections", "Open connections",
                                    labels=labels)
-        active.add_metric(role, len(listener.connections))
+        active.add_metric(role, len(listener.sessions))
         yield active
         live_in = live_out = live_messages = 0
-        for conn in list(listener.connections):
-            bytes_in, bytes_out, messages = conn.live_bytes()
+        for session in list(listener.sessions):
+            bytes_in, bytes_out, messages = session.live_bytes()
             live_in += bytes_in
             live_out += bytes_out
             live_messages += messages
         traffic = CounterMetricFamily("trustwire_bytes", "Application bytes by direction",
                                       labels=["role", "direction"])
-        traffic.add_metric([self.role, "in"], stats["bytes_in"] + live_in)
-        traffic.add_metric([self.role, "out"], stats["bytes_out"] + live_out)
+        traffic.add_metric([self.role, "in"], stats.bytes_in + live_in)
+        traffic.add_metric([self.role, "out"], stats.bytes_out + live_out)
         yield traffic
-        yield counter("messages", "Messages received (serve)", stats["messages"] + live_messages)
+        yield counter("messages", "Messages received (serve)", stats.messages + live_messages)
         reloads = CounterMetricFamily("trustwire_reloads", "Reloads by result",
                                       labels=["role", "result"])
-        reloads.add_metric([self.role, "ok"], stats["reloads_ok"])
-        reloads.add_metric([self.role, "failed"], stats["reloads_failed"])
+        reloads.add_metric([self.role, "ok"], stats.reloads_ok)
+        reloads.add_metric([self.role, "failed"], stats.reloads_failed)
         yield reloads
         cumulative = 0
         buckets = []
-        for bound, count in zip(HANDSHAKE_BUCKETS, listener.handshake_buckets, strict=False):
+        for bound, count in zip(HANDSHAKE_BUCKETS, stats.handshake_buckets, strict=False):
             cumulative += count
             buckets.append((str(bound), cumulative))
-        cumulative += listener.handshake_buckets[-1]
+        cumulative += stats.handshake_buckets[-1]
         buckets.append(("+Inf", cumulative))
         histogram = HistogramMetricFamily("trustwire_handshake_duration_seconds",
                                           "TLS handshake duration", labels=labels)
-        histogram.add_metric(role, buckets, sum_value=listener.handshake_seconds)
+        histogram.add_metric(role, buckets, sum_value=stats.handshake_seconds)
         yield histogram
         material = listener.material
-        if material is not None and material.certificate is not None:
+        if material.certificate is not None:
             expiry = GaugeMetricFamily("trustwire_certificate_expiry_timestamp_seconds",
                                        "When this listener's certificate expires", labels=labels)
-            expiry.add_metric(role, material.certificate.not_valid_after_utc.timestamp())
+            expiry.add_metric(role, material.certificate.not_after.timestamp())
             yield expiry
-        if material is not None and material.crl_next_update is not None:
+        if material.crl is not None and material.crl.next_update is not None:
             crl = GaugeMetricFamily("trustwire_crl_next_update_timestamp_seconds",
                                     "When the loaded CRL must be replaced", labels=labels)
-            crl.add_metric(role, material.crl_next_update.timestamp())
+            crl.add_metric(role, material.crl.next_update.timestamp())
             yield crl
         uptime = GaugeMetricFamily("trustwire_uptime_seconds", "Seconds since start", labels=labels)
         uptime.add_metric(role, time.time() - listener.started)

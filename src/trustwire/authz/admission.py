@@ -1,0 +1,99 @@
+"""The one admission decision: may this verified identity talk to us, now? Pure.
+
+Every path that lets a peer exchange data asks :func:`admit` with the *current*
+:class:`TrustState`: a full handshake (inside OpenSSL's verification, so a
+refusal is a TLS alert), a resumed session (before its ticket is honoured, and
+again when it is established), a handshake that was in flight when a reload
+happened, and every open session at every reload and whenever a certificate or
+the CRL runs out. OpenSSL checked the chain, signatures and key usage against
+the context the handshake started on; ``admit`` checks what can change while a
+process runs, in this order:
+
+1. a certificate is there, when one is required;
+2. the CRL in force is not past its nextUpdate (fail closed: an expired CRL
+   admits nobody, since a revocation issued since then would go unseen);
+3. the certificate is inside its validity period (a resumed session or a
+   long-lived connection can outlive it);
+4. the CA it was verified against is still trusted (the CA bundle changed);
+5. the CRL in force does not list it;
+6. the access policy allows the identity.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from trustwire.authz.policy import Decision, Policy, describe_peer
+from trustwire.identity import PeerIdentity
+
+__all__ = ["ADMITTED_OPEN", "TrustState", "admit"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrustState:
+    """What admission is judged against: a value, replaced whole on every reload."""
+
+    policy: Policy = field(default_factory=Policy)
+    """Who may connect once verified."""
+    revoked: frozenset[tuple[str, int]] = frozenset()
+    """(issuer, serial) pairs the CRL in force lists."""
+    anchors: Mapping[str, str] = field(default_factory=dict)
+    """Trusted CA certificates: SHA-256 fingerprint -> subject (RFC 4514). Empty when
+    unknown (a ready-made SSLContext): the CA check is then OpenSSL's alone."""
+    crl_next_update: dt.datetime | None = None
+    """When the CRL in force expires (None: no CRL, or one without nextUpdate)."""
+    peer_required: bool = True
+    """A peer without a certificate is refused (mutual TLS)."""
+
+    def candidates(self, peer: PeerIdentity) -> frozenset[str]:
+        """The anchors ``peer`` may have been verified against, when the verification
+        itself is not at hand (a resumed session): those whose subject issued it, else
+        all of them. Admission then requires every candidate to stay trusted."""
+        named = frozenset(fp for fp, subject in self.anchors.items() if subject == peer.issuer)
+        return named or frozenset(self.anchors)
+
+
+ADMITTED_OPEN = Decision(True, "no client certificate required", "allowed")
+
+
+def admit(peer: PeerIdentity | None, trust: TrustState, *, now: dt.datetime,
+          verified_by: frozenset[str] = frozenset()) -> Decision:
+    """Decide whether ``peer`` may exchange data under ``trust`` at ``now``.
+
+    Args:
+        peer: the identity from the peer's certificate (None: it sent none).
+        trust: the current trust state.
+        now: the time (timezone-aware).
+        verified_by: fingerprints of the CA(s) the peer's chain was verified against;
+            every one must still be trusted. Empty: not known (the check is skipped).
+
+    Returns:
+        The decision; ``reason`` may be told to the peer, ``detail`` only logged.
+    """
+    if peer is None:
+        if trust.peer_required:
+            return Decision(False, "no client certificate was presented", "no-certificate")
+        return ADMITTED_OPEN if trust.policy.is_open() else Decision(
+            False, "no certificate was presented and the access policy needs one", "policy")
+    who = describe_peer(peer)
+    if trust.crl_next_update is not None and now > trust.crl_next_update:
+        return Decision(False, "the server cannot check revocation: its CRL has expired",
+                        "crl-expired",
+                        f"the CRL expired at {trust.crl_next_update.isoformat()}; refresh it "
+                        "with `trustwire ca crl`")
+    if now > peer.not_after:
+        return Decision(False, f"the certificate of {who} expired at "
+                        f"{peer.not_after:%Y-%m-%d %H:%M} UTC", "expired")
+    if now < peer.not_before:
+        return Decision(False, f"the certificate of {who} is not valid before "
+                        f"{peer.not_before:%Y-%m-%d %H:%M} UTC", "not-yet-valid")
+    if trust.anchors and verified_by and not verified_by <= trust.anchors.keys():
+        return Decision(False, f"the CA that issued the certificate of {who} is no longer "
+                        "trusted", "untrusted-ca",
+                        f"verified against {', '.join(sorted(f[:16] for f in verified_by))}")
+    if (peer.issuer, peer.serial) in trust.revoked:
+        return Decision(False, f"the certificate of {who} has been revoked", "revoked",
+                        f"serial {peer.serial_hex} is in the CRL")
+    return trust.policy.check(peer)

@@ -1,1 +1,0 @@
-"""Observability: the audit log (JSON lines) and Prometheus metrics."""

@@ -1,0 +1,157 @@
+"""The audit log: one JSON object per line per connection event.
+
+Events: ``handshake_ok``, ``handshake_failed``, ``access_denied`` (the
+admission decision refused a verified identity), ``access_revoked`` (an open
+session cut), ``refused`` (limits), ``closed``, ``reloaded``,
+``reload_failed``. Fields: ``time`` (UTC ISO 8601), ``event``, ``peer``
+(address), identity facts (CN, serial, fingerprint, URIs), ``reason`` (with the
+operator's detail, such as the allow rules that missed), byte counts,
+durations. Never a key, passphrase or message payload.
+:class:`AuditObserver` is the listener's view of it (a
+:class:`trustwire.net.observer.Observer`).
+
+Lines collect in memory and :meth:`AuditLog.flush` (every second from the
+server's sweep, at exit, and whenever 64 KiB are pending) writes them with
+one ``write()`` on an ``O_APPEND`` descriptor: several worker processes can
+share one file without splitting each other's lines.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from trustwire.errors import ConfigError
+
+if TYPE_CHECKING:
+    from trustwire.authz.policy import Decision
+    from trustwire.errors import Diagnosis
+    from trustwire.net.session import Session
+
+__all__ = ["AuditLog", "AuditObserver"]
+
+Field = str | int | float | bool | list[str] | None
+
+_FLUSH_AT = 64 * 1024
+
+
+class AuditLog:
+    """Append JSON lines to a file descriptor.
+
+    Args:
+        fd: where lines go (opened with O_APPEND for files).
+        owned: close it in :meth:`close`.
+    """
+
+    def __init__(self, fd: int, *, owned: bool = False) -> None:
+        self._fd = fd
+        self._owned = owned
+        self._pending: list[str] = []
+        self._size = 0
+
+    @classmethod
+    def open(cls, target: str) -> AuditLog:
+        """``-`` for stdout, else a file opened for appending (created 0600).
+
+        Raises:
+            ConfigError: when the file cannot be opened.
+        """
+        if target == "-":
+            return cls(1)
+        path = Path(target)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise ConfigError(f"cannot open the audit log {path}: {exc.strerror}") from exc
+        return cls(fd, owned=True)
+
+    def event(self, event: str, **fields: Field) -> None:
+        record: dict[str, Field] = {
+            "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"), "event": event}
+        record.update((k, v) for k, v in fields.items() if v is not None)
+        line = json.dumps(record, default=str, separators=(",", ":")) + "\n"
+        self._pending.append(line)
+        self._size += len(line)
+        if self._size >= _FLUSH_AT:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        data = "".join(self._pending).encode("utf-8")
+        self._pending.clear()
+        self._size = 0
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view):]
+        except OSError:
+            pass  # a full disk must not take the server down; metrics still count events
+
+    def close(self) -> None:
+        self.flush()
+        if self._owned:
+            os.close(self._fd)
+            self._owned = False
+
+
+class AuditObserver:
+    """Writes a listener's events to an :class:`AuditLog`."""
+
+    def __init__(self, log: AuditLog) -> None:
+        self.log = log
+
+    def _session(self, event: str, session: Session, **fields: Field) -> None:
+        peer = session.peer
+        fields["peer"] = session.address
+        if peer is not None:
+            fields["cn"] = peer.common_name
+            fields["serial"] = peer.serial_hex
+            fields["fingerprint"] = peer.fingerprint
+            if peer.uris:
+                fields["uri"] = list(peer.uris)
+        self.log.event(event, **fields)
+
+    def handshake_ok(self, session: Session) -> None:
+        tls = session.tls
+        self._session("handshake_ok", session, tls_version=tls.version(), cipher=tls.cipher(),
+                      resumed=tls.resumed or None,
+                      handshake_ms=round(session.handshake_seconds * 1000, 2))
+
+    def handshake_failed(self, session: Session, diagnosis: Diagnosis) -> None:
+        self._session("handshake_failed", session, reason=diagnosis.reason,
+                      diagnosis=diagnosis.sentence())
+
+    def access_denied(self, session: Session, decision: Decision) -> None:
+        self._session("access_denied", session, reason=decision.log_reason, code=decision.code)
+
+    def access_revoked(self, session: Session, decision: Decision) -> None:
+        self._session("access_revoked", session, reason=decision.log_reason, code=decision.code)
+
+    def refused(self, address: str | None, reason: str) -> None:
+        self.log.event("refused", peer=address, reason=reason)
+
+    def closed(self, session: Session) -> None:
+        tls = session.tls
+        self._session(
+            "closed", session, reason=session.close_reason, bytes_in=tls.bytes_in,
+            bytes_out=tls.bytes_out,
+            messages=session.messages if session.carries_messages else None,
+            duration_ms=round((time.monotonic() - session.started) * 1000, 1),
+        )
+
+    def reloaded(self, reason: str, sessions_cut: int) -> None:
+        self.log.event("reloaded", reason=reason, sessions_cut=sessions_cut)
+
+    def reload_failed(self, reason: str, error: str) -> None:
+        self.log.event("reload_failed", reason=reason, error=error)
+
+    def flush(self) -> None:
+        self.log.flush()
+
+    def close(self) -> None:
+        self.log.close()

@@ -1,0 +1,326 @@
+"""Reload certificates, keys, CA, CRL and policy without dropping anyone who is still admitted.
+
+Theory of operation: a :class:`TrustSource` names the files a listener is built
+from. :meth:`TrustSource.build` re-reads them and *validates* before anything
+is swapped:
+
+* the key matches the certificate (OpenSSL's ``load_cert_chain``);
+* a server certificate chain verifies strictly against the CA, with the right
+  key usage: a handshake over memory BIOs between the new context and a client
+  that trusts only that CA;
+* the CRL is signed by a CA in the chain or the CA file, is not past its
+  nextUpdate, and is not older than the CRL in force (a higher CRL number, or
+  for CRLs without numbers a later thisUpdate): copying an old, validly signed
+  CRL over the current one would un-revoke certificates;
+* the policy file parses.
+
+A failed build raises :class:`ReloadError` with one sentence. A
+:class:`Reloader` runs the whole cycle, for SIGHUP and the file watcher alike:
+build, swap (:meth:`Listener.apply`), re-judge every open session
+(:meth:`Listener.rejudge`: those no longer admitted are cut), count, and report;
+on failure it keeps the old material and says why (stderr, audit log,
+``/status``). :class:`Watcher` polls the files' (inode, size, mtime) every
+``interval`` seconds, with no extra dependency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from trustwire.authz.admission import TrustState
+from trustwire.authz.policy import Policy
+from trustwire.errors import ReloadError, TrustwireError
+from trustwire.net.listener import Listener
+from trustwire.net.material import CrlFacts, Material, certificate_facts
+from trustwire.tls.context import ClientTLS, ServerTLS
+
+__all__ = ["ReloadOutcome", "Reloader", "TrustSource", "Watcher", "check_not_older"]
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ReloadError(f"cannot read {what} {path}: {exc.strerror}") from exc
+
+
+def _certificates(path: Path | None) -> tuple[list[x509.Certificate], bytes]:
+    if path is None:
+        return [], b""
+    data = _read(path, "the certificate file")
+    try:
+        return x509.load_pem_x509_certificates(data), data
+    except ValueError as exc:
+        raise ReloadError(f"{path} is not a valid PEM certificate file") from exc
+
+
+def _load_crl(path: Path, issuers: list[x509.Certificate], now: dt.datetime,
+              ) -> tuple[x509.CertificateRevocationList, bytes]:
+    data = _read(path, "the CRL")
+    try:
+        crl = x509.load_pem_x509_crl(data)
+    except ValueError as exc:
+        raise ReloadError(f"{path} is not a valid PEM CRL") from exc
+    issuer = next((c for c in issuers if c.subject == crl.issuer), None)
+    if issuer is None or not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
+        raise ReloadError(f"the CRL {path} is not signed by this CA "
+                          f"(it names {crl.issuer.rfc4514_string()})")
+    if crl.next_update_utc is not None and crl.next_update_utc < now:
+        raise ReloadError(f"the CRL {path} expired on {crl.next_update_utc:%Y-%m-%d %H:%M} UTC; "
+                          "every client would be refused",
+                          hint="regenerate it with `trustwire ca crl`")
+    return crl, data
+
+
+def _crl_facts(crl: x509.CertificateRevocationList) -> CrlFacts:
+    try:
+        number: int | None = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    except x509.ExtensionNotFound:
+        number = None
+    return CrlFacts(number=number, this_update=crl.last_update_utc,
+                    next_update=crl.next_update_utc, revoked=len(crl),
+                    fingerprint=hashlib.sha256(crl.public_bytes(serialization.Encoding.DER))
+                    .hexdigest())
+
+
+def check_not_older(new: CrlFacts, current: CrlFacts | None, path: Path) -> None:
+    """Refuse a CRL older than the one in force (a rollback would un-revoke).
+
+    Raises:
+        ReloadError: a lower CRL number, the same number with other contents, or (for
+            CRLs without numbers) an earlier thisUpdate.
+    """
+    if current is None or new.fingerprint == current.fingerprint:
+        return
+    hint = "put the newest CRL back (or write a new one with `trustwire ca crl`)"
+    if new.number is not None and current.number is not None:
+        if new.number > current.number:
+            return
+        raise ReloadError(
+            f"the CRL {path} is number {new.number}, not newer than number {current.number} in "
+            "force; refusing to roll back (that could un-revoke certificates)", hint=hint)
+    if new.this_update > current.this_update:
+        return
+    raise ReloadError(
+        f"the CRL {path} was issued {new.this_update:%Y-%m-%d %H:%M:%S} UTC, not after the one "
+        f"in force ({current.this_update:%Y-%m-%d %H:%M:%S} UTC); refusing to roll back",
+        hint=hint)
+
+
+def _verify_server_chain(tls: ServerTLS) -> None:
+    """Handshake the new certificate against a client that trusts only the CA."""
+    if tls.ca is None:
+        return
+    server = ServerTLS(cert=tls.cert, key=tls.key, ca=tls.ca, client_auth=False,
+                       profile=tls.profile).context()
+    client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    client.check_hostname = False
+    client.verify_flags |= ssl.VERIFY_X509_STRICT
+    client.load_verify_locations(cafile=str(tls.ca))
+    s_in, s_out, c_in, c_out = (ssl.MemoryBIO() for _ in range(4))
+    srv = server.wrap_bio(s_in, s_out, server_side=True)
+    cli = client.wrap_bio(c_in, c_out, server_hostname=None)
+    for _ in range(8):
+        try:
+            cli.do_handshake()
+            return
+        except ssl.SSLWantReadError:
+            pass
+        except ssl.SSLCertVerificationError as exc:
+            raise ReloadError(f"{tls.cert} does not verify against {tls.ca}: "
+                              f"{exc.verify_message}") from exc
+        except ssl.SSLError as exc:
+            raise ReloadError(f"{tls.cert} cannot complete a handshake: {exc.reason}") from exc
+        s_in.write(c_out.read())
+        try:
+            srv.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        except ssl.SSLError:
+            pass  # the client side reports the reason
+        c_in.write(s_out.read())
+    raise ReloadError(f"{tls.cert} could not be checked (handshake did not finish)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrustSource:
+    """Where a listener's context and trust state come from: files, re-read on every reload.
+
+    Args:
+        tls: the TLS settings (certificate, key, CA, CRL files).
+        policy: the access policy given as a value (flags).
+        policy_file: a TOML policy file, merged with ``policy`` and re-read on reload.
+    """
+
+    tls: ServerTLS | ClientTLS
+    policy: Policy = field(default_factory=Policy)
+    policy_file: Path | None = None
+
+    @classmethod
+    def of(cls, tls: ServerTLS | ClientTLS, policy: Policy | Path | None) -> TrustSource:
+        """A source from TLS settings and a policy given as a value or as a TOML file."""
+        if isinstance(policy, Path):
+            return cls(tls=tls, policy_file=policy)
+        return cls(tls=tls, policy=policy or Policy())
+
+    def current_policy(self) -> Policy:
+        """The policy as the files say now.
+
+        Raises:
+            ConfigError: the policy file is unreadable or invalid.
+        """
+        if self.policy_file is None:
+            return self.policy
+        return self.policy.merged(Policy.from_file(self.policy_file))
+
+    def build(self, current: Material | None = None) -> Material:
+        """Read and validate everything (never a half-built context).
+
+        Args:
+            current: the material in force, which a new CRL must not be older than.
+
+        Raises:
+            ReloadError: with one sentence saying what is wrong.
+        """
+        tls = self.tls
+        now = dt.datetime.now(dt.UTC)
+        try:
+            context = tls.context()
+            policy = self.current_policy()
+        except TrustwireError as exc:
+            raise ReloadError(exc.message, hint=exc.hint) from exc
+        chain, _ = _certificates(tls.cert)
+        anchors_certs, ca_bytes = _certificates(tls.ca)
+        if isinstance(tls, ServerTLS):
+            _verify_server_chain(tls)
+        revoked: frozenset[tuple[str, int]] = frozenset()
+        crl_facts = None
+        crl_bytes = b""
+        if tls.crl is not None:
+            crl, crl_bytes = _load_crl(tls.crl, chain + anchors_certs, now)
+            crl_facts = _crl_facts(crl)
+            check_not_older(crl_facts, current.crl if current is not None else None, tls.crl)
+            name = crl.issuer.rfc4514_string()
+            revoked = frozenset((name, entry.serial_number) for entry in crl)
+        anchors = {hashlib.sha256(c.public_bytes(serialization.Encoding.DER)).hexdigest():
+                   c.subject.rfc4514_string() for c in anchors_certs}
+        peer_required = tls.client_auth if isinstance(tls, ServerTLS) else True
+        trust = TrustState(policy=policy, revoked=revoked, anchors=anchors,
+                           crl_next_update=crl_facts.next_update if crl_facts else None,
+                           peer_required=peer_required)
+        epoch = hashlib.sha256(len(ca_bytes).to_bytes(8, "big") + ca_bytes + crl_bytes).digest()
+        files = tuple(p for p in (tls.cert, tls.key, tls.ca, tls.crl, self.policy_file)
+                      if p is not None)
+        return Material(context=context, trust=trust, epoch=epoch,
+                        certificate=certificate_facts(chain[0]) if chain else None,
+                        crl=crl_facts, files=files)
+
+
+@dataclass(frozen=True)
+class ReloadOutcome:
+    ok: bool
+    sessions_cut: int = 0
+    error: str | None = None
+
+
+class Reloader:
+    """The one reload path: validate, swap, re-judge, count, report.
+
+    Args:
+        listener: what to reload.
+        source: the files to build from.
+        keep_sessions: do not re-judge open sessions (``--keep-revoked-sessions``).
+        say: where one-line reports go (the CLI's stderr), or None.
+    """
+
+    def __init__(self, listener: Listener, source: TrustSource, *, keep_sessions: bool = False,
+                 say: Callable[[str], None] | None = None) -> None:
+        self.listener = listener
+        self.source = source
+        self.keep_sessions = keep_sessions
+        self.say = say
+
+    def reload(self, reason: str) -> ReloadOutcome:
+        listener = self.listener
+        try:
+            material = self.source.build(listener.material)
+        except ReloadError as exc:
+            listener.stats.reloads_failed += 1
+            listener.last_reload_error = exc.message
+            if listener.observer is not None:
+                listener.observer.reload_failed(reason, exc.message)
+            if self.say is not None:
+                self.say(f"reload ({reason}) failed, keeping the previous certificates: "
+                         f"{exc.message}")
+            return ReloadOutcome(ok=False, error=exc.message)
+        listener.apply(material)
+        listener.stats.reloads_ok += 1
+        listener.last_reload_error = None
+        listener.last_reload_at = material.loaded_at
+        cut = 0 if self.keep_sessions else listener.rejudge()
+        if listener.observer is not None:
+            listener.observer.reloaded(reason, cut)
+        if self.say is not None:
+            self.say(f"reloaded ({reason}); {cut} session(s) cut")
+        return ReloadOutcome(ok=True, sessions_cut=cut)
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+class Watcher:
+    """Poll the listener's files and reload when any of them changed (and settled).
+
+    Args:
+        reloader: what to call.
+        interval: seconds between polls.
+    """
+
+    def __init__(self, reloader: Reloader, interval: float) -> None:
+        self._reloader = reloader
+        self.interval = interval
+        self._stamps = self._snapshot()
+        self._task: asyncio.Task[None] | None = None
+
+    def _snapshot(self) -> dict[Path, tuple[int, int, int] | None]:
+        return {path: _stamp(path) for path in self._reloader.listener.material.files}
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    def mark(self) -> None:
+        """Remember the files as they are now (after a reload from any trigger)."""
+        self._stamps = self._snapshot()
+
+    def changed(self) -> list[str]:
+        now = self._snapshot()
+        return [p.name for p in now if now[p] != self._stamps.get(p)]
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            changed = self.changed()
+            if not changed:
+                continue
+            # Writers replace several files in turn: wait for them to settle first.
+            await asyncio.sleep(min(0.2, self.interval))
+            self._reloader.reload(f"changed on disk: {', '.join(changed)}")
+            self.mark()

@@ -1,0 +1,61 @@
+"""The facts the probe collects about one endpoint: plain data, no IO, no judgement.
+
+:mod:`trustwire.probe.collect` fills an :class:`Observations`;
+:mod:`trustwire.probe.checks` turns it into verdicts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography import x509
+
+from trustwire.probe.target import ProbeTarget
+
+__all__ = ["VALID_FROM_YOUR_CA", "EnforcementCase", "Observations", "Support"]
+
+VALID_FROM_YOUR_CA = "a valid certificate from your CA"
+"""The one enforcement case the server should accept: the control for the others."""
+
+
+@dataclass
+class Support:
+    accepted: bool | None
+    """None: could not be tested."""
+    note: str | None = None
+
+
+@dataclass
+class EnforcementCase:
+    case: str
+    refused: bool | None
+    detail: str
+
+
+@dataclass
+class Observations:
+    """Everything collected about one endpoint."""
+
+    target: ProbeTarget
+    started: dt.datetime
+    duration: float = 0.0
+    versions: dict[str, Support] = field(default_factory=dict)
+    ciphers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    server_order: bool | None = None
+    groups: dict[str, Support] = field(default_factory=dict)
+    chain: list[x509.Certificate] = field(default_factory=list)
+    trusted: bool | None = None
+    trust_error: str | None = None
+    ocsp_stapled: bool | None = None
+    client_auth_requested: bool | None = None
+    client_auth_required: bool | None = None
+    our_certificate_accepted: bool | None = None
+    enforcement: list[EnforcementCase] = field(default_factory=list)
+    http_status: int | None = None
+    http_headers: dict[str, str] = field(default_factory=dict)
+    http_verified: bool | None = None
+    http_error: str | None = None
+    redirect: tuple[int | None, str | None] | None = None
+    untested: list[tuple[str, str]] = field(default_factory=list)

@@ -1,0 +1,68 @@
+"""What the probe audits (:class:`ProbeTarget`) and how (:class:`ProbeOptions`): values, no IO."""
+
+from __future__ import annotations
+
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+
+from trustwire.errors import ConfigError
+
+__all__ = ["ProbeOptions", "ProbeTarget"]
+
+
+@dataclass(frozen=True)
+class ProbeTarget:
+    """``HOST:PORT`` or ``https://host[:port]/path``."""
+
+    host: str
+    port: int
+    server_name: str
+    https: bool
+    path: str = "/"
+
+    @classmethod
+    def parse(cls, text: str, server_name: str | None = None) -> ProbeTarget:
+        """Raises ConfigError for anything else."""
+        value = text.strip()
+        if "://" in value:
+            url = urllib.parse.urlsplit(value)
+            if url.scheme != "https" or not url.hostname:
+                raise ConfigError(f"{text!r}: give HOST:PORT or an https:// URL")
+            try:
+                port = url.port or 443
+            except ValueError:
+                raise ConfigError(f"{text!r} has an invalid port") from None
+            return cls(host=url.hostname, port=port, server_name=server_name or url.hostname,
+                       https=True, path=(url.path or "/") + (f"?{url.query}" if url.query else ""))
+        if value.startswith("["):
+            host, _, rest = value[1:].partition("]")
+            port_text = rest.removeprefix(":")
+        else:
+            host, _, port_text = value.rpartition(":")
+        if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise ConfigError(f"{text!r}: give HOST:PORT or an https:// URL")
+        return cls(host=host, port=int(port_text), server_name=server_name or host, https=False)
+
+    def describe(self) -> str:
+        if self.https:
+            return f"https://{self.host}:{self.port}{self.path}"
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProbeOptions:
+    ca: Path | None = None
+    """Trust anchor for the server's chain (default: the system store)."""
+    cert: Path | None = None
+    key: Path | None = None
+    """Our own client identity, to check the server accepts it."""
+    ca_key: Path | None = None
+    """The key of the CA in ``ca``: lets the audit mint expired/revoked certificates the
+    server should know to refuse."""
+    crl: Path | None = None
+    """The CRL the server checks (gives the audit a revoked serial to present)."""
+    timeout: float = 5.0
+    concurrency: int = 16
+    check_redirect: bool = False
+    http_port: int = 80

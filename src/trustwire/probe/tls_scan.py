@@ -1,0 +1,215 @@
+"""Enumerate what an endpoint's TLS accepts: versions, cipher suites, server order, groups, chain.
+
+Each function asks one family of questions through a :class:`~trustwire.probe.attempt.Runner`
+and writes the answers into :class:`~trustwire.probe.observations.Observations`, reading the
+server's choices from its ServerHello (so an mTLS server that then refuses our anonymous
+client still answers). :func:`check_baseline` comes first: it checks that the target answers
+TLS at all and raises :class:`~trustwire.errors.Unreachable` if not, so the probe stops
+there (exit 2) instead of timing out a hundred times.
+"""
+
+from __future__ import annotations
+
+import functools
+import ssl
+from typing import Any
+
+from cryptography import x509
+
+from trustwire.errors import Unreachable
+from trustwire.probe.attempt import Job, Runner, client_context
+from trustwire.probe.observations import Observations, Support
+from trustwire.tls import native
+
+__all__ = [
+    "ALL_LEGACY",
+    "EC_GROUPS",
+    "GROUPS",
+    "TLS13_SUITES",
+    "VERSIONS",
+    "check_baseline",
+    "scan_certificate",
+    "scan_ciphers",
+    "scan_groups",
+    "scan_versions",
+]
+
+VERSIONS = [("TLSv1", "TLSv1"), ("TLSv1.1", "TLSv1_1"), ("TLSv1.2", "TLSv1_2"),
+            ("TLSv1.3", "TLSv1_3")]
+TLS13_SUITES = ["TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256",
+                "TLS_AES_128_CCM_SHA256", "TLS_AES_128_CCM_8_SHA256"]
+# OpenSSL spelling -> canonical name (as in messages.GROUP_NAMES)
+GROUPS = {"X25519MLKEM768": "X25519MLKEM768", "X25519": "x25519", "X448": "x448",
+          "P-256": "secp256r1", "P-384": "secp384r1", "P-521": "secp521r1",
+          "ffdhe2048": "ffdhe2048", "ffdhe3072": "ffdhe3072", "ffdhe4096": "ffdhe4096",
+          "ffdhe6144": "ffdhe6144", "ffdhe8192": "ffdhe8192"}
+EC_GROUPS = {"X25519", "X448", "P-256", "P-384", "P-521"}
+ALL_LEGACY = "ALL:COMPLEMENTOFALL:@SECLEVEL=0"
+
+
+def check_baseline(runner: Runner) -> None:
+    """One plain handshake. Raises Unreachable when the target does not answer TLS."""
+    result = runner.one(client_context())
+    runner.progress(1)
+    where = runner.target.describe()
+    if not result.connected:
+        raise Unreachable(f"cannot connect to {where}: {result.connect_error}",
+                          hint="check the address and that the service is running")
+    if result.hello is not None:
+        return
+    if result.timed_out:
+        raise Unreachable(f"{where} did not answer the TLS handshake within "
+                          f"{runner.options.timeout:g} seconds",
+                          hint="is it a TLS service? raise --timeout for slow links")
+    if result.diagnosis is not None and result.diagnosis.reason == "not-tls":
+        raise Unreachable(f"{where} does not speak TLS (it answered with something else)",
+                          hint="point the probe at the TLS port")
+    raise Unreachable(f"{where} closed the connection without a TLS answer "
+                      f"({result.error or 'no reason given'})")
+
+
+def scan_versions(runner: Runner, obs: Observations) -> None:
+    """Which protocol versions the server accepts, one handshake per version."""
+    obs.versions["SSLv3"] = Support(None, f"the local OpenSSL ({ssl.OPENSSL_VERSION}) was built "
+                                           "without SSL 3.0, so it cannot offer it")
+    obs.untested.append(("SSL 3.0", obs.versions["SSLv3"].note or ""))
+    jobs: list[Job] = []
+    for name, attr in VERSIONS:
+        try:
+            ctx = client_context(minimum=attr, maximum=attr,
+                                 ciphers=ALL_LEGACY if name != "TLSv1.3" else None)
+        except ValueError as exc:
+            obs.versions[name] = Support(None, str(exc))
+            continue
+        jobs.append((name, functools.partial(runner.one, ctx)))
+    for name, result in runner.run(jobs):
+        hello = result.hello
+        obs.versions[name] = Support(bool(hello and hello.version == name and not hello.retry))
+
+
+def _accepted_versions(obs: Observations) -> list[str]:
+    return [v for v, s in obs.versions.items() if s.accepted]
+
+
+def _legacy_ciphers() -> list[dict[str, Any]]:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.set_ciphers(ALL_LEGACY)
+    return [dict(c) for c in ctx.get_ciphers() if c["protocol"] != "TLSv1.3"]
+
+
+def scan_ciphers(runner: Runner, obs: Observations) -> None:
+    """Which cipher suites each accepted version takes, one suite per handshake; then
+    whether the server imposes its own order. Needs :func:`scan_versions` first."""
+    candidates = _legacy_ciphers()
+    by_id = {c["id"] & 0xFFFF: c for c in candidates}
+    jobs: list[Job] = []
+    for version in _accepted_versions(obs):
+        attr = dict(VERSIONS)[version]
+        if version == "TLSv1.3":
+            for suite in TLS13_SUITES:
+                try:
+                    ctx = client_context(minimum=attr, maximum=attr, suites=suite)
+                except ValueError as exc:
+                    obs.untested.append((f"TLS 1.3 suite {suite}", str(exc)))
+                    continue
+                jobs.append(((version, suite), functools.partial(runner.one, ctx)))
+            continue
+        for cipher in candidates:
+            ctx = client_context(minimum=attr, maximum=attr,
+                                 ciphers=f"{cipher['name']}:@SECLEVEL=0")
+            jobs.append(((version, cipher["name"]), functools.partial(runner.one, ctx)))
+    accepted: dict[str, list[dict[str, Any]]] = {}
+    suite_ids = {0x1301: "TLS_AES_128_GCM_SHA256", 0x1302: "TLS_AES_256_GCM_SHA384",
+                 0x1303: "TLS_CHACHA20_POLY1305_SHA256", 0x1304: "TLS_AES_128_CCM_SHA256",
+                 0x1305: "TLS_AES_128_CCM_8_SHA256"}
+    for (version, name), result in runner.run(jobs):
+        hello = result.hello
+        if hello is None or hello.retry or hello.version != version:
+            continue
+        chosen = suite_ids.get(hello.cipher_id) or by_id.get(hello.cipher_id, {}).get("name")
+        if chosen != name:
+            continue
+        info = by_id.get(hello.cipher_id, {"name": name, "kea": "any", "auth": "any",
+                                           "symmetric": name.lower(), "aead": True,
+                                           "digest": None})
+        accepted.setdefault(version, []).append(
+            {k: info.get(k) for k in ("name", "kea", "auth", "symmetric", "aead", "digest")}
+            | {"name": name})
+    for suites in accepted.values():
+        suites.sort(key=lambda c: str(c["name"]))
+    obs.ciphers = accepted
+    offered = {c["name"] for c in candidates}
+    missing = [label for label, needle in (("RC4", "RC4"), ("EXPORT", "EXP"), ("NULL", "NULL"),
+                                            ("3DES", "DES-CBC3"))
+               if not any(needle in name for name in offered)]
+    if missing:
+        obs.untested.append((f"{', '.join(missing)} cipher suites",
+                             f"the local OpenSSL ({ssl.OPENSSL_VERSION}) cannot offer them"))
+    _server_order(runner, obs)
+
+
+def _server_order(runner: Runner, obs: Observations) -> None:
+    tls12 = [c["name"] for c in obs.ciphers.get("TLSv1.2", [])]
+    if len(tls12) < 2:
+        return
+    first, second = tls12[0], tls12[-1]
+    jobs: list[Job] = [
+        (order, functools.partial(runner.one, client_context(
+            minimum="TLSv1_2", maximum="TLSv1_2", ciphers=":".join(order) + ":@SECLEVEL=0")))
+        for order in ((first, second), (second, first))]
+    chosen = {}
+    for order, result in runner.run(jobs):
+        hello = result.hello
+        chosen[order] = hello.cipher_id if hello else None
+    values = list(chosen.values())
+    if None not in values:
+        obs.server_order = values[0] == values[1]
+
+
+def scan_groups(runner: Runner, obs: Observations) -> None:
+    """Which key exchange groups the newest accepted version takes, one group per handshake.
+    Needs :func:`scan_versions` first."""
+    versions = _accepted_versions(obs)
+    version = "TLSv1.3" if "TLSv1.3" in versions else ("TLSv1.2" if "TLSv1.2" in versions else None)
+    if version is None:
+        return
+    attr = dict(VERSIONS)[version]
+    jobs: list[Job] = []
+    for group, canonical in GROUPS.items():
+        if version == "TLSv1.2" and group not in EC_GROUPS:
+            continue
+        try:
+            ctx = client_context(minimum=attr, maximum=attr, groups=group,
+                                 ciphers=ALL_LEGACY if version == "TLSv1.2" else None)
+        except ValueError as exc:
+            obs.groups[canonical] = Support(None, str(exc))
+            obs.untested.append((f"key exchange group {group}", str(exc)))
+            continue
+        jobs.append((canonical, functools.partial(runner.one, ctx)))
+    for canonical, result in runner.run(jobs):
+        hello = result.hello
+        chosen = result.log.group()
+        obs.groups[canonical] = Support(bool(hello and not hello.retry and chosen == canonical))
+
+
+def scan_certificate(runner: Runner, obs: Observations) -> None:
+    """The chain the server sends, whether it verifies, whether OCSP is stapled, and whether
+    the server asks for a client certificate."""
+    jobs: list[Job] = [
+        ("chain", lambda: runner.one(client_context(ocsp=True))),
+        ("verify", lambda: runner.one(client_context(verify=True, ca=runner.options.ca))),
+    ]
+    results = dict(runner.run(jobs))
+    chain_der, ocsp = results["chain"].log.chain_and_ocsp()
+    obs.chain = [x509.load_der_x509_certificate(der) for der in chain_der]
+    obs.ocsp_stapled = (ocsp is not None) if native.available() else None
+    if obs.ocsp_stapled is None:
+        obs.untested.append(("OCSP stapling", "this Python cannot ask for a stapled response"))
+    verify = results["verify"]
+    if verify.diagnosis is not None and verify.error == "CERTIFICATE_VERIFY_FAILED":
+        obs.trusted = False
+        obs.trust_error = verify.diagnosis.why
+    elif verify.log.first(11) is not None:  # the chain arrived and verification did not object
+        obs.trusted = True
+    obs.client_auth_requested = results["chain"].log.certificate_requested or (
+        verify.log.certificate_requested)
