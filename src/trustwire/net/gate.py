@@ -107,9 +107,11 @@ class Gate:
 
     # -- the decisions --------------------------------------------------------------------------
 
-    def judge(self, peer: PeerIdentity | None, verified_by: frozenset[str]) -> Decision:
-        """The admission decision for an identity, with the current state."""
-        return admit(peer, self.trust, now=_now(), verified_by=verified_by)
+    def judge(self, peer: PeerIdentity | None, verified_by: frozenset[str],
+              now: dt.datetime | None = None) -> Decision:
+        """The admission decision for an identity, with the current state (at ``now``,
+        default the clock)."""
+        return admit(peer, self.trust, now=now or _now(), verified_by=verified_by)
 
     def admit_established(self, peer: PeerIdentity | None,
                           *, resumed: bool) -> tuple[Decision, frozenset[str]]:

@@ -166,13 +166,16 @@ class Listener:
         self.material = material
         self._crl_expiry_seen = False
 
-    def rejudge(self) -> int:
+    def rejudge(self, at: float | None = None) -> int:
         """Ask the gate about every open session; cut those it no longer admits.
+
+        Args:
+            at: Unix time to judge at (default now; the sweep passes its clock).
 
         Returns:
             How many sessions were cut.
         """
-        return sum(1 for session in list(self.sessions) if session.rejudge())
+        return sum(1 for session in list(self.sessions) if session.rejudge(at))
 
     # -- accepting ------------------------------------------------------------------------------
 
@@ -277,7 +280,7 @@ class Listener:
         expires = self.gate.trust.crl_next_update
         if expires is not None and not self._crl_expiry_seen and wall > expires.timestamp():
             self._crl_expiry_seen = True
-            self.rejudge()
+            self.rejudge(at=wall)
         for session in list(self.sessions):
             session.check(now, wall)
         if self.observer is not None:

@@ -24,6 +24,7 @@ Subclasses (message sessions in :mod:`trustwire.server`, splices in
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import math
 import time
 from typing import TYPE_CHECKING
@@ -188,7 +189,7 @@ class Session:
         if tls.state is not TLS_OPEN or not self.opened:
             return
         if wall > self.expires_at:
-            self.rejudge()
+            self.rejudge(at=wall)
             return
         if limits.idle_timeout:
             seen = tls.bytes_in + tls.bytes_out
@@ -199,15 +200,17 @@ class Session:
                 self._reason = "idle timeout"
                 self.refuse(f"idle for {limits.idle_timeout:g} seconds")
 
-    def rejudge(self) -> bool:
-        """Admission again, with the current trust state; cuts the session if refused.
+    def rejudge(self, at: float | None = None) -> bool:
+        """Admission again, with the current trust state (at Unix time ``at``, default now);
+        cuts the session if refused.
 
         Returns:
             True when the session was cut.
         """
         if not self.opened or self.tls.closed:
             return False
-        decision = self.listener.gate.judge(self.peer, self.verified_by)
+        when = dt.datetime.fromtimestamp(at, dt.UTC) if at is not None else None
+        decision = self.listener.gate.judge(self.peer, self.verified_by, when)
         if decision.allowed:
             return False
         self.cut(decision)

@@ -183,10 +183,21 @@ class ServerTLS:
             raise ConfigError("a CRL needs the CA it belongs to")
 
     @classmethod
-    def from_identity(cls, home: Home | Path | str, name: str, **options: object) -> ServerTLS:
-        """The identity NAME from a home: its chain and key, the home's root and CRL."""
+    def from_identity(
+        cls, home: Home | Path | str, name: str, *, client_auth: bool = True,
+        profile: Profile = Profile.INTERMEDIATE, minimum_version: ssl.TLSVersion | None = None,
+        maximum_version: ssl.TLSVersion | None = None, keylog_filename: str | None = None,
+    ) -> ServerTLS:
+        """The identity NAME from a home: its chain and key, the home's root and CRL.
+
+        Raises:
+            CANotFound, CertificateNotFound, KeyFileError, StoreError (an unsafe home).
+        """
         files = (home if isinstance(home, Home) else Home(home)).identity(name)
-        return cls(cert=files.cert, key=files.key, ca=files.ca, crl=files.crl, **options)  # type: ignore[arg-type]
+        return cls(cert=files.cert, key=files.key, ca=files.ca,
+                   crl=files.crl if client_auth else None, client_auth=client_auth,
+                   profile=profile, minimum_version=minimum_version,
+                   maximum_version=maximum_version, keylog_filename=keylog_filename)
 
     def context(self) -> ssl.SSLContext:
         """A fresh server context.
@@ -241,9 +252,20 @@ class ClientTLS:
                               hint="pass both --cert and --key")
 
     @classmethod
-    def from_identity(cls, home: Home | Path | str, name: str, **options: object) -> ClientTLS:
+    def from_identity(
+        cls, home: Home | Path | str, name: str, *, server_name: str | None = None,
+        profile: Profile = Profile.INTERMEDIATE, minimum_version: ssl.TLSVersion | None = None,
+        maximum_version: ssl.TLSVersion | None = None, keylog_filename: str | None = None,
+    ) -> ClientTLS:
+        """The identity NAME from a home: its chain and key, the home's root and CRL.
+
+        Raises:
+            CANotFound, CertificateNotFound, KeyFileError, StoreError (an unsafe home).
+        """
         files = (home if isinstance(home, Home) else Home(home)).identity(name)
-        return cls(ca=files.ca, cert=files.cert, key=files.key, crl=files.crl, **options)  # type: ignore[arg-type]
+        return cls(ca=files.ca, cert=files.cert, key=files.key, crl=files.crl,
+                   server_name=server_name, profile=profile, minimum_version=minimum_version,
+                   maximum_version=maximum_version, keylog_filename=keylog_filename)
 
     @property
     def presents_certificate(self) -> bool:
