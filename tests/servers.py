@@ -140,10 +140,11 @@ class Running:
 
 @contextlib.contextmanager
 def running(home: Path, *args: str, env: dict[str, str] | None = None,
-            timeout: float = 30) -> Iterator[Running]:
-    """``trustwire --home HOME ARGS`` until it announces its port; stderr is collected."""
+            timeout: float = 30, command: list[str] | None = None) -> Iterator[Running]:
+    """``trustwire --home HOME ARGS`` (or ``command``) until it announces its port; stderr
+    is collected."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "trustwire", "--home", str(home), *args],
+        command or [sys.executable, "-m", "trustwire", "--home", str(home), *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, **(env or {})},
     )

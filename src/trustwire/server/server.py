@@ -139,11 +139,21 @@ class Server(Listener):
         return self.reloader.reload(reason)
 
     async def serve(self, host: str | None = None, port: int = 0, *,
-                    operations: Operations | None = None) -> None:
+                    operations: Operations | None = None,
+                    ready: Callable[[list[tuple[str, int]]], None] | None = None) -> None:
         """Serve until SIGTERM/SIGINT (or cancellation), reloading on SIGHUP and when the
-        files change, then close gracefully (sessions get ``limits.shutdown_grace``)."""
+        files change, then close gracefully (sessions get ``limits.shutdown_grace``).
+
+        Args:
+            host, port: where to listen (port 0 picks a free one).
+            operations: reload interval, metrics endpoint, signal handling.
+            ready: called with the bound addresses once listening.
+
+        Raises:
+            TrustwireError: the address cannot be bound.
+        """
         await run_listener(self, host, port, operations=operations or Operations(),
-                           reloader=self.reloader)
+                           reloader=self.reloader, announce=ready)
 
 
 def run(main: Callable[[], Coroutine[Any, Any, T]] | Awaitable[T]) -> T:

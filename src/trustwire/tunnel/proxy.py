@@ -14,6 +14,7 @@ closes the client's connection and logs the reason; the listener goes on.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 from trustwire.authz.policy import Policy
@@ -49,10 +50,11 @@ class _Reloadable(Listener):
         return self.reloader.reload(reason)
 
     async def serve(self, host: str | None = None, port: int = 0, *,
-                    operations: Operations | None = None) -> None:
+                    operations: Operations | None = None,
+                    ready: Callable[[list[tuple[str, int]]], None] | None = None) -> None:
         """Serve until SIGTERM/SIGINT, reloading on SIGHUP and file changes (see Server.serve)."""
         await run_listener(self, host, port, operations=operations or Operations(),
-                           reloader=self.reloader)
+                           reloader=self.reloader, announce=ready)
 
 
 class _TunnelIn(Splice):
