@@ -1,4 +1,4 @@
-"""A trustwire Server on a loopback port, in a thread with its own event loop."""
+"""A trustwire listener (Server or tunnel) on a loopback port, in a thread with its own loop."""
 
 from __future__ import annotations
 
@@ -15,20 +15,21 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from trustwire.net.listener import Listener
 from trustwire.ops.audit import AuditLog, AuditObserver
-from trustwire.server.server import Server, run
+from trustwire.server.server import run
 
 
 class ServerThread:
     """Start with ``with ServerThread(lambda audit: Server(...), host) as st: st.port``."""
 
-    def __init__(self, make: Callable[[AuditLog | None], Server], host: str = "127.0.0.1",
+    def __init__(self, make: Callable[[AuditLog | None], Listener], host: str = "127.0.0.1",
                  audit_path: Path | None = None) -> None:
         self.make = make
         self.host = host
         self.audit_path = audit_path
         self.port = 0
-        self.server: Server | None = None
+        self.server: Listener | None = None
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None

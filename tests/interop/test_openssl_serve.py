@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Pki, require_tool
+from tests.conftest import Pki, require_tool, run_trustwire
 from tests.peers import free_port, openssl_s_server
 from tests.servers import serve_process
 from trustwire.client import connect
@@ -110,3 +110,42 @@ def test_trustwire_client_refused_by_s_server_gets_a_diagnosis(openssl: str, pki
             pytest.raises(HandshakeError) as info:
         connect("localhost", port, tls=ClientTLS(ca=pki.home.ca_cert_path), framing="line")
     assert info.value.diagnosis.reason == "client-cert-missing"
+
+
+@pytest.mark.parametrize("accepted", [True, False])
+def test_a_ticketless_tls13_server_is_answered_without_waiting_out_the_timeout(
+        openssl: str, pki: Pki, accepted: bool) -> None:
+    """Break 9: against a TLS 1.3 server that sends no session ticket, connect() waited for
+    the whole timeout (10.5 s for one `send`) before deciding it had been accepted."""
+    server = pki.home.identity("server")
+    port = free_port()
+    ca = server.ca if accepted else pki.other.ca_cert_path  # refusing: it trusts another CA
+    with openssl_s_server(openssl, cert=server.cert, key=server.key, ca=ca, port=port,
+                          extra=["-num_tickets", "0"]):
+        started = time.monotonic()
+        if accepted:
+            with connect("localhost", port, tls=pki.client("alice"), framing="line",
+                         timeout=10) as client:
+                took = time.monotonic() - started
+                assert client.version == "TLSv1.3" and client.request(b"hello") == b"olleh"
+        else:
+            with pytest.raises(HandshakeError) as info, \
+                    connect("localhost", port, tls=pki.client("alice"), framing="line",
+                            timeout=10) as client:
+                client.request(b"hello")  # the refusal can come late
+            took = time.monotonic() - started
+            assert info.value.diagnosis.reason == "unknown-ca"
+    assert took < 1.0, f"{took:.2f}s"
+
+
+def test_send_against_a_ticketless_server_takes_no_timeout(openssl: str, pki: Pki) -> None:
+    server = pki.home.identity("server")
+    port = free_port()
+    with openssl_s_server(openssl, cert=server.cert, key=server.key, ca=server.ca, port=port,
+                          extra=["-num_tickets", "0"]):
+        started = time.monotonic()
+        result = run_trustwire("--home", pki.home.root, "send", f"localhost:{port}", "hello",
+                               "--identity", "alice", "--framing", "line", "--timeout", "10")
+        took = time.monotonic() - started
+    assert result.returncode == 0 and result.stdout == "olleh\n", result.stderr
+    assert took < 5, f"{took:.1f}s: a whole timeout went by"

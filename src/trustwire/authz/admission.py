@@ -79,7 +79,7 @@ def admit(peer: PeerIdentity | None, trust: TrustState, *, now: dt.datetime,
             False, "no certificate was presented and the access policy needs one", "policy")
     who = describe_peer(peer)
     if trust.crl_next_update is not None and now > trust.crl_next_update:
-        return Decision(False, "the server cannot check revocation: its CRL has expired",
+        return Decision(False, "revocation cannot be checked: the CRL in force has expired",
                         "crl-expired",
                         f"the CRL expired at {trust.crl_next_update.isoformat()}; refresh it "
                         "with `trustwire ca crl`")

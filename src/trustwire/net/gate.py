@@ -62,10 +62,11 @@ _REMEMBERED = 4096
 
 @dataclass(frozen=True, slots=True)
 class Denial:
-    """A refusal taken inside OpenSSL, handed to the handshake that failed."""
+    """A refusal taken inside OpenSSL, handed to the handshake that failed: who was refused
+    and, when the gate refused (not OpenSSL's own checks), the decision."""
 
     peer: PeerIdentity | None
-    decision: Decision
+    decision: Decision | None
 
 
 def _now() -> dt.datetime:
@@ -134,10 +135,14 @@ class Gate:
     def _verify(self, error: int, leaf: bytes | None, root: bytes | None) -> int:
         if error:
             if error == native.X509_V_ERR_CRL_HAS_EXPIRED:
-                self._local.denial = Denial(None, Decision(
-                    False, "the server cannot check revocation: its CRL has expired",
-                    "crl-expired", "refresh it with `trustwire ca crl`"))
+                # OpenSSL would say "certificate expired": untrue, the peer's is fine.
+                self._local.denial = Denial(
+                    PeerIdentity.from_der(leaf) if leaf is not None else None,
+                    Decision(False, "revocation cannot be checked: the CRL in force has expired",
+                             "crl-expired", "refresh it with `trustwire ca crl`"))
                 return ALERT_CODES["crl-expired"]
+            if leaf is not None:  # OpenSSL refused the leaf itself: the log names whom
+                self._local.denial = Denial(PeerIdentity.from_der(leaf), None)
             return error
         if leaf is None:
             return native.X509_V_ERR_UNSPECIFIED

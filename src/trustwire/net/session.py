@@ -140,12 +140,13 @@ class Session:
         denial = listener.gate.take_denial()
         if denial is not None:
             self.peer = denial.peer
-            diagnosis = diagnose_refusal(denial.decision.code, denial.decision.reason,
-                                         role=self.tls.role)
-            if denial.peer is not None:
-                listener.stats.access_denied += 1
-                if listener.observer is not None:
-                    listener.observer.access_denied(self, denial.decision)
+            decision = denial.decision
+            if decision is not None:  # the gate refused (not OpenSSL's own checks)
+                diagnosis = diagnose_refusal(decision.code, decision.reason, role=self.tls.role)
+                if denial.peer is not None:
+                    listener.stats.access_denied += 1
+                    if listener.observer is not None:
+                        listener.observer.access_denied(self, decision)
         listener.stats.handshakes_failed += 1
         listener.stats.handshake_failures[diagnosis.reason] += 1
         if listener.observer is not None:

@@ -91,7 +91,8 @@ VerifyJudge = Callable[[int, bytes | None, bytes | None], int]
 
 Called once per verification at depth 0 when OpenSSL's own checks passed (``error`` 0,
 with the leaf and the chain's root), and wherever OpenSSL's checks failed (``error`` set,
-no certificates) so the caller chooses what is reported: return ``error`` to keep it."""
+with the leaf when the failure is the leaf's) so the caller chooses what is reported:
+return ``error`` to keep it."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -239,7 +240,9 @@ def set_verify_judge(ctx: ssl.SSLContext, judge: VerifyJudge) -> bool:
                 root = _der(lib, lib.OPENSSL_sk_value(chain, count - 1)) if count else None
                 code = judge(0, leaf, root)
             else:
-                code = judge(lib.X509_STORE_CTX_get_error(store), None, None)
+                at_leaf = lib.X509_STORE_CTX_get_error_depth(store) == 0
+                leaf = _der(lib, lib.X509_STORE_CTX_get_current_cert(store)) if at_leaf else None
+                code = judge(lib.X509_STORE_CTX_get_error(store), leaf, None)
                 code = code or X509_V_ERR_UNSPECIFIED  # a failure stays a failure
         except BaseException:
             code = X509_V_ERR_UNSPECIFIED
