@@ -174,3 +174,29 @@ def test_verdict_wait_is_short_on_fast_links_and_bounded_on_slow_ones() -> None:
     assert verdict_wait(0.1, 10) == pytest.approx(0.4)
     assert verdict_wait(5.0, 10) == VERDICT_CAP
     assert verdict_wait(5.0, 0.2) == 0.2  # never beyond the caller's timeout
+
+
+def test_respond_answers_as_it_decodes_and_stops_at_the_peers_error_frame() -> None:
+    pair = Pair()
+    wire = b"".join(pair.client.send(m) for m in (b"a", b"b")) + pair.client.send_error("bye")
+    replies: list[bytes] = []
+    answered = pair.server.respond(wire + Channel().send(b"ignored"),
+                                   lambda m, peer: m.upper() if m != b"b" else None, None, replies)
+    assert answered == 2 and replies == [pair.server.codec.encode(b"A")]
+    assert pair.server.state is BROKEN and pair.server.peer_error == "bye"
+    assert pair.server.respond(Channel().send(b"later"), lambda m, p: m, None, replies) == 0
+
+
+def test_respond_keeps_the_answers_before_a_failing_handler() -> None:
+    pair = Pair()
+    replies: list[bytes] = []
+
+    def fails_on_two(message: bytes, peer: object) -> bytes:
+        if message == b"2":
+            raise RuntimeError("boom")
+        return message
+
+    with pytest.raises(RuntimeError):
+        pair.server.respond(b"".join(pair.client.send(m) for m in (b"1", b"2")), fails_on_two,
+                            None, replies)
+    assert replies == [pair.server.codec.encode(b"1")]
