@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trustwire.errors import ConfigError
+from trustwire.net.addresses import format_hostport, parse_hostport
 
 __all__ = ["ProbeOptions", "ProbeTarget"]
 
@@ -35,19 +36,18 @@ class ProbeTarget:
                 raise ConfigError(f"{text!r} has an invalid port") from None
             return cls(host=url.hostname, port=port, server_name=server_name or url.hostname,
                        https=True, path=(url.path or "/") + (f"?{url.query}" if url.query else ""))
-        if value.startswith("["):
-            host, _, rest = value[1:].partition("]")
-            port_text = rest.removeprefix(":")
-        else:
-            host, _, port_text = value.rpartition(":")
-        if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        try:
+            host, port = parse_hostport(value)
+        except ConfigError:
+            host, port = "", 0
+        if not host or not 0 < port < 65536:
             raise ConfigError(f"{text!r}: give HOST:PORT or an https:// URL")
-        return cls(host=host, port=int(port_text), server_name=server_name or host, https=False)
+        return cls(host=host, port=port, server_name=server_name or host, https=False)
 
     def describe(self) -> str:
         if self.https:
             return f"https://{self.host}:{self.port}{self.path}"
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        return format_hostport(self.host, self.port)
 
 
 @dataclass(frozen=True, kw_only=True)
