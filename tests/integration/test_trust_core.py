@@ -8,6 +8,7 @@ bare sockets locking certificate holders out) and must now be impossible.
 from __future__ import annotations
 
 import contextlib
+import select
 import signal
 import socket
 import ssl
@@ -223,3 +224,22 @@ def test_sigterm_drains_a_library_server_too(home: Home) -> None:
         server.run.proc.send_signal(signal.SIGINT)
         assert server.run.proc.wait(15) == 0
         assert "Traceback" not in server.run.said()
+
+
+@pytest.mark.parametrize("kind", ["serve", "tunnel"])
+def test_the_metrics_endpoint_has_its_own_connection_cap(home: Home, kind: str) -> None:
+    """Break 4: the metrics port had no cap and shares the listener's descriptors."""
+    from tests.servers import Running
+
+    with flavor(kind, home, "--metrics", "127.0.0.1:0") as server:
+        url = Running.metrics_url(server.run)
+        port = int(url.rsplit(":", 1)[1].strip("/"))
+        held = [socket.create_connection(("127.0.0.1", port)) for _ in range(200)]
+        try:
+            time.sleep(0.3)
+            readable, _, _ = select.select(held, [], [], 1.0)  # aborted ones read as closed
+            assert len(readable) >= 200 - 16  # all but the endpoint's 16 were closed at once
+            assert request(client_context(home, "alice"), server.port)[0] == b"HI"
+        finally:
+            for s in held:
+                s.close()
