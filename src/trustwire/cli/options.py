@@ -185,18 +185,18 @@ class LimitFlags:
     """Connection, handshake and time limits."""
 
     max_connections: int
-    max_handshakes: int
-    max_handshakes_per_source: int
     handshake_timeout: float
     idle_timeout: float
     shutdown_grace: float
+    max_handshakes: int = Limits().max_handshakes
+    max_handshakes_per_source: int = Limits().max_handshakes_per_source
 
     @staticmethod
-    def options() -> Callable[[F], F]:
+    def options(*, accepts_tls: bool = True) -> Callable[[F], F]:
+        """The limit flags; ``accepts_tls`` adds the caps on unfinished handshakes (a
+        tunnel client accepts plain TCP on loopback, where they do not apply)."""
         defaults = Limits()
-        return group(LimitFlags, [
-            click.option("--max-connections", type=click.IntRange(min=1),
-                         default=defaults.max_connections, show_default=True),
+        caps = [
             click.option("--max-handshakes", type=click.IntRange(min=0),
                          default=defaults.max_handshakes, show_default=True,
                          help="Connections still in their handshake; beyond it the oldest is "
@@ -205,6 +205,11 @@ class LimitFlags:
                          default=defaults.max_handshakes_per_source, show_default=True,
                          help="Unfinished handshakes from one IP address; more are closed at "
                               "once (0: no limit)."),
+        ] if accepts_tls else []
+        return group(LimitFlags, [
+            click.option("--max-connections", type=click.IntRange(min=1),
+                         default=defaults.max_connections, show_default=True),
+            *caps,
             click.option("--handshake-timeout", type=click.FloatRange(min=0.1),
                          default=defaults.handshake_timeout, show_default=True,
                          help="Seconds a client has to finish the handshake."),

@@ -88,7 +88,7 @@ def tunnel_server(state: AppState, /, listen: str, target: str, identity_flags: 
 @click.option("--unsafe-listen", is_flag=True,
               help="Accept plain TCP on a non-loopback address: anyone who can reach it rides "
                    "on this client's identity.")
-@LimitFlags.options()
+@LimitFlags.options(accepts_tls=False)
 @OpsFlags.options()
 @click.pass_obj
 def tunnel_client(state: AppState, /, listen: str, target: str, identity_flags: IdentityFlags,
