@@ -160,7 +160,9 @@ class Listener:
         calls both). Handshakes in flight on the previous context are judged by the
         new state when their decision comes, since the gate is shared.
         """
-        self.gate.install(material.context, epoch=material.epoch)
+        self.inside_handshake = self.gate.install(material.context, epoch=material.epoch)
+        """False when OpenSSL's callbacks could not be set (another libssl than Python's):
+        then refusals come right after the handshake, and tickets are judged only then."""
         self.gate.update(material.trust)
         self.context = material.context
         self.material = material

@@ -71,6 +71,7 @@ def status_document(listener: Listener) -> dict[str, Any]:
         "crl": crl,
         "connections": connections,
         "unauthenticated": len(listener.unauthenticated),
+        "admission_in_handshake": listener.inside_handshake,
         "reloads": {"ok": stats.reloads_ok, "failed": stats.reloads_failed,
                     "last_error": listener.last_reload_error,
                     "last_at": listener.last_reload_at},

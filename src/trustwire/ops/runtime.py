@@ -96,6 +96,9 @@ async def run_listener(
                 raise listen_error(metrics_host, metrics_port + metrics_port_offset, exc) from exc
             if say is not None:
                 say(f"metrics and status on http://{at[0]}:{at[1]}/")
+        if not listener.inside_handshake and say is not None:
+            say("warning: this Python's ssl module cannot take OpenSSL callbacks, so refusals "
+                "come right after the handshake instead of as TLS alerts")
         if announce is not None:
             announce(addresses)
         watcher = None

@@ -31,6 +31,7 @@ def test_routes_and_documents() -> None:
     document = json.loads(body)
     assert code == 200 and document["reloads"]["failed"] == 1 and document["connections"] == []
     assert document["stats"]["refused_unauthenticated"] == 7 and document["unauthenticated"] == 0
+    assert document["admission_in_handshake"] is True  # the OpenSSL callbacks are in place
     assert endpoint.route("/healthz")[0] == 200
     listener.closing = True
     assert endpoint.route("/healthz")[0] == 503
