@@ -15,7 +15,6 @@ import asyncio
 import json
 import os
 import time
-from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -32,7 +31,7 @@ MAX_CONNECTIONS = 16
 """Concurrent connections to the endpoint; a scrape takes milliseconds."""
 
 
-def status_document(listener: Listener) -> dict[str, Any]:
+def status_document(listener: Listener) -> dict[str, object]:
     """What ``/status`` returns, as JSON-ready data (``cert revoke --dry-run`` reads it)."""
     material = listener.material
     now = time.time()
@@ -56,7 +55,7 @@ def status_document(listener: Listener) -> dict[str, Any]:
                if material.crl.next_update else None,
                "age_s": round(now - material.crl.this_update.timestamp(), 1),
                "revoked": material.crl.revoked}
-    certificate: dict[str, Any] = {}
+    certificate: dict[str, object] = {}
     if material.certificate is not None:
         facts = material.certificate
         certificate = {"subject": facts.subject, "serial": facts.serial,

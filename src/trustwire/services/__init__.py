@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import cast
 
 from trustwire.errors import ConfigError
+from trustwire.server.connection import Responder, StreamHandler
 from trustwire.services.echo import echo
 from trustwire.services.upper import upper
 
 __all__ = ["BUILTIN", "echo", "load_service", "upper"]
 
-BUILTIN: dict[str, Any] = {"upper": upper, "echo": echo}
+BUILTIN: dict[str, Responder] = {"upper": upper, "echo": echo}
 
 
-def load_service(spec: str) -> Any:
+def load_service(spec: str) -> Responder | StreamHandler:
     """``upper``, ``echo``, or ``package.module:callable``.
 
+    The callable's shape (an async handler or a ``@responder``) is checked by the Server.
+
     Raises:
-        ConfigError: unknown name, unimportable module, or missing attribute.
+        ConfigError: unknown name, unimportable module, missing or uncallable attribute.
     """
     if spec in BUILTIN:
         return BUILTIN[spec]
@@ -30,10 +33,12 @@ def load_service(spec: str) -> Any:
     except ImportError as exc:
         raise ConfigError(f"cannot import {module_name!r} for --service: {exc}",
                           hint="check the module name and PYTHONPATH") from exc
-    target: Any = module
+    target: object = module
     for part in attribute.split("."):
         try:
             target = getattr(target, part)
         except AttributeError:
             raise ConfigError(f"{module_name!r} has no attribute {attribute!r}") from None
-    return target
+    if not callable(target):
+        raise ConfigError(f"{spec!r} is not callable: give an async handler or a @responder")
+    return cast("Responder | StreamHandler", target)
