@@ -243,3 +243,81 @@ def test_the_metrics_endpoint_has_its_own_connection_cap(home: Home, kind: str) 
         finally:
             for s in held:
                 s.close()
+
+
+def _bundle_home(tmp_path: Path) -> tuple[Home, Home, Path]:
+    """A server from CA "a" trusting a bundle of CA "a" and CA "c"; c issued carol."""
+    from trustwire.pki.ca import CertKind
+
+    a, c = Home(tmp_path / "a"), Home(tmp_path / "c")
+    a.init_ca(name="CA a")
+    c.init_ca(name="CA c")
+    from tests.trust import LOCAL
+
+    a.issue("server", kind=CertKind.SERVER, sans=LOCAL)
+    c.issue("carol", kind=CertKind.CLIENT)
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(a.ca_cert_path.read_bytes() + c.ca_cert_path.read_bytes())
+    return a, c, bundle
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_connection_opened_before_a_ca_is_removed_cannot_resume_with_its_ticket(
+        tmp_path: Path, version: ssl.TLSVersion) -> None:
+    """Review finding: a connection accepted before the reload runs on the old context, whose
+    ticket key opened the old ticket; its CA had been removed, yet it resumed and stayed."""
+    from tests.servers import ServerThread
+    from trustwire.server.server import Server
+    from trustwire.services import upper
+    from trustwire.tls.context import ClientTLS, ServerTLS
+
+    a, c, bundle = _bundle_home(tmp_path)
+    files = a.identity("server")
+    tls = ServerTLS(cert=files.cert, key=files.key, ca=bundle)
+    carol = ClientTLS(ca=a.ca_cert_path, cert=c.cert_path("carol"), key=c.key_path("carol"),
+                      maximum_version=version, minimum_version=version).context()
+    with ServerThread(lambda audit: Server(upper, tls=tls)) as st:
+        _, ticket, _ = request(carol, st.port)
+        assert request(carol, st.port, session=ticket)[2]
+        early = socket.create_connection(("127.0.0.1", st.port), timeout=5)  # nothing sent yet
+        bundle.write_bytes(a.ca_cert_path.read_bytes())  # CA c is no longer trusted
+        outcome = st.call(lambda: st.server.reload())  # type: ignore[union-attr]
+        assert outcome.ok
+
+        def resume_on_the_early_socket() -> None:
+            with early, carol.wrap_socket(early, server_hostname="localhost",
+                                          session=ticket) as tls_early:
+                tls_early.sendall(frame(b"hi"))
+                read_frame(tls_early)
+
+        with pytest.raises((ssl.SSLError, ConnectionError)) as info:
+            resume_on_the_early_socket()
+        assert "UNKNOWN_CA" in refused_with(info.value)  # a full handshake, refused
+        with pytest.raises(ssl.SSLError) as fresh:
+            request(carol, st.port, session=ticket)
+        assert "UNKNOWN_CA" in refused_with(fresh.value)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_servers_from_ready_contexts_do_not_honour_each_others_tickets(
+        tmp_path: Path, version: ssl.TLSVersion) -> None:
+    """Review finding: every ServerTLS.context() in a process had the same ticket keys, so a
+    ticket from a server trusting CA c opened a session on one that trusts only CA a."""
+    from tests.servers import ServerThread
+    from trustwire.server.server import Server
+    from trustwire.services import upper
+    from trustwire.tls.context import ClientTLS, ServerTLS
+
+    a, c, _ = _bundle_home(tmp_path)
+    files = a.identity("server")
+    trusts_a = ServerTLS(cert=files.cert, key=files.key, ca=a.ca_cert_path).context()
+    trusts_c = ServerTLS(cert=files.cert, key=files.key, ca=c.ca_cert_path).context()
+    carol = ClientTLS(ca=a.ca_cert_path, cert=c.cert_path("carol"), key=c.key_path("carol"),
+                      maximum_version=version, minimum_version=version).context()
+    with ServerThread(lambda audit: Server(upper, tls=trusts_a)) as sa, \
+            ServerThread(lambda audit: Server(upper, tls=trusts_c)) as sc:
+        _, ticket, _ = request(carol, sc.port)
+        assert request(carol, sc.port, session=ticket)[2]  # its own server resumes it
+        with pytest.raises((ssl.SSLError, ConnectionError)) as info:
+            request(carol, sa.port, session=ticket)
+        assert "UNKNOWN_CA" in refused_with(info.value)

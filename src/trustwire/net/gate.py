@@ -13,9 +13,13 @@ decision is taken with the state in force *when the decision is taken*:
   ticket (TLS 1.2 or 1.3) is used: a refused ticket is ignored and the client
   must do a full handshake, which then fails with the alert. The server-side
   session cache is off, so tickets are the only way to resume. Ticket keys are
-  derived from the trusted CA bundle and CRL (:func:`trustwire.tls.context.ticket_keys`):
-  a CRL or CA change makes every older ticket undecryptable, while workers that
-  loaded the same files still share keys;
+  derived from the trusted CA bundle and CRL (:func:`trustwire.tls.context.ticket_keys`),
+  so workers that loaded the same files share them; and only a ticket sealed with
+  the *current* key is honoured, whichever context (old or new) decrypted it: a
+  connection accepted before a CA or CRL change still runs on the context of its
+  accept, which knows the old key, and its old ticket must not resume there. A
+  ready-made SSLContext gets random keys of its own, so two servers in one process
+  never honour each other's tickets;
 * **established** -- when any handshake completes, :meth:`Gate.admit_established`
   decides again with the current state (a reload may have happened between the
   certificate and the Finished message; a resumed session is judged here too);
@@ -32,6 +36,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import ssl
 import threading
 from dataclasses import dataclass
@@ -86,24 +91,24 @@ class Gate:
         self.trust = trust
         self.server_side = server_side
         self.stats = stats
-        self.generation = 0
-        """Bumped by every update: a session admitted under an older one is judged again."""
+        self._ticket_name: bytes | None = None
+        """The name of the ticket key of the current context: the only one honoured."""
         self._roots: dict[str, str] = {}
         self._local = threading.local()
 
     def update(self, trust: TrustState) -> None:
         self.trust = trust
-        self.generation += 1
 
     def install(self, ctx: ssl.SSLContext, *, epoch: bytes | None) -> bool:
         """Apply this gate inside ``ctx``'s handshakes; False if OpenSSL cannot be reached
         (then only :meth:`admit_established` and :meth:`judge` decide, after the handshake)."""
         installed = native.set_verify_judge(ctx, self._verify)
         if self.server_side:
-            installed = native.disable_session_cache(ctx) and installed
+            keys = ticket_keys(epoch) if epoch is not None else os.urandom(native.TICKET_KEYS_SIZE)
+            keyed = native.set_ticket_keys(ctx, keys)
+            self._ticket_name = keys[:16] if keyed else None  # None: no ticket is honoured
+            installed = native.disable_session_cache(ctx) and keyed and installed
             installed = native.set_session_ticket_judge(ctx, self._ticket) and installed
-            if epoch is not None:
-                installed = native.set_ticket_keys(ctx, ticket_keys(epoch)) and installed
         return installed
 
     # -- the decisions --------------------------------------------------------------------------
@@ -158,7 +163,10 @@ class Gate:
             self._roots[peer.fingerprint] = root_fp
         return 0
 
-    def _ticket(self, leaf: bytes | None) -> bool:
+    def _ticket(self, key_name: bytes, leaf: bytes | None) -> bool:
+        if self._ticket_name is None or key_name != self._ticket_name:
+            self.stats.tickets_refused += 1  # sealed under other trust: verify afresh
+            return False
         peer = PeerIdentity.from_der(leaf) if leaf is not None else None
         verified_by = self.trust.candidates(peer) if peer is not None else frozenset()
         if self.judge(peer, verified_by).allowed:

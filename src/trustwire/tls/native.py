@@ -257,10 +257,13 @@ def set_verify_judge(ctx: ssl.SSLContext, judge: VerifyJudge) -> bool:
     return True
 
 
-def set_session_ticket_judge(ctx: ssl.SSLContext, judge: Callable[[bytes | None], bool]) -> bool:
-    """Ask ``judge(peer_certificate_der)`` before a decrypted session ticket is used to
-    resume (TLS 1.2 and 1.3). A refused ticket is ignored: the client falls back to a
-    full handshake, which verifies its certificate again. False if impossible."""
+def set_session_ticket_judge(ctx: ssl.SSLContext,
+                             judge: Callable[[bytes, bytes | None], bool]) -> bool:
+    """Ask ``judge(key_name, peer_certificate_der)`` before a decrypted session ticket is
+    used to resume (TLS 1.2 and 1.3); ``key_name`` names the ticket key that decrypted it
+    (the first 16 bytes of what :func:`set_ticket_keys` took). A refused ticket is
+    ignored: the client falls back to a full handshake, which verifies its certificate
+    again. False if impossible."""
     found = _pointer(ctx)
     if not found:
         return False
@@ -271,7 +274,8 @@ def set_session_ticket_judge(ctx: ssl.SSLContext, judge: Callable[[bytes | None]
         if status not in (_TICKET_SUCCESS, _TICKET_SUCCESS_RENEW) or not session:
             return _TICKET_RETURN_IGNORE_RENEW  # OpenSSL's own choice for these
         try:
-            admitted = judge(_der(lib, lib.SSL_SESSION_get0_peer(session)))
+            name = ctypes.string_at(keyname, keyname_length) if keyname else b""
+            admitted = judge(name, _der(lib, lib.SSL_SESSION_get0_peer(session)))
         except BaseException:
             admitted = False
         if not admitted:
