@@ -281,7 +281,7 @@ def test_a_connection_opened_before_a_ca_is_removed_cannot_resume_with_its_ticke
         assert request(carol, st.port, session=ticket)[2]
         early = socket.create_connection(("127.0.0.1", st.port), timeout=5)  # nothing sent yet
         bundle.write_bytes(a.ca_cert_path.read_bytes())  # CA c is no longer trusted
-        outcome = st.call(lambda: st.server.reload())  # type: ignore[union-attr]
+        outcome = st.call(st.server.reload)  # type: ignore[union-attr]
         assert outcome.ok
 
         def resume_on_the_early_socket() -> None:
