@@ -306,9 +306,14 @@ class Watcher:
         if self._task is not None:
             self._task.cancel()
 
-    def mark(self) -> None:
-        """Remember the files as they are now (after a reload from any trigger)."""
-        self._stamps = self._snapshot()
+    def reload(self, reason: str) -> ReloadOutcome:
+        """Reload now, remembering the files as they were *before* they were read: a change
+        that lands while the reload runs (a second CRL written right after the first) is
+        seen at the next poll instead of being taken for the one just loaded."""
+        stamps = self._snapshot()
+        outcome = self._reloader.reload(reason)
+        self._stamps = stamps
+        return outcome
 
     def changed(self) -> list[str]:
         now = self._snapshot()
@@ -322,5 +327,4 @@ class Watcher:
                 continue
             # Writers replace several files in turn: wait for them to settle first.
             await asyncio.sleep(min(0.2, self.interval))
-            self._reloader.reload(f"changed on disk: {', '.join(changed)}")
-            self.mark()
+            self.reload(f"changed on disk: {', '.join(changed)}")

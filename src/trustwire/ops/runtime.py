@@ -114,9 +114,7 @@ async def run_listener(
                 handled.append(sig)
             if reloader is not None:
                 def on_hangup() -> None:
-                    reloader.reload("SIGHUP")
-                    if watcher is not None:
-                        watcher.mark()
+                    (watcher or reloader).reload("SIGHUP")
 
                 loop.add_signal_handler(signal.SIGHUP, on_hangup)
                 handled.append(signal.SIGHUP)
