@@ -18,13 +18,15 @@ from cryptography import x509
 from trustwire.authz.admission import TrustState
 from trustwire.authz.policy import Policy
 
-__all__ = ["CertificateFacts", "CrlFacts", "Material", "from_context"]
+__all__ = ["CertificateFacts", "CrlFacts", "Material", "certificate_facts", "from_context"]
 
 
 @dataclass(frozen=True, kw_only=True)
 class CrlFacts:
-    """The CRL in force."""
+    """A CRL in force (there is one per CA of a bundle)."""
 
+    issuer: str
+    """The CA that issued it (RFC 4514)."""
     number: int | None
     this_update: dt.datetime
     next_update: dt.datetime | None
@@ -58,10 +60,18 @@ class Material:
     keys are derived (so they change exactly when those do). None: leave the context's
     own ticket keys alone (a ready-made SSLContext)."""
     certificate: CertificateFacts | None = None
-    crl: CrlFacts | None = None
+    crls: tuple[CrlFacts, ...] = ()
+    """The CRLs in force, one per CA."""
     files: tuple[Path, ...] = ()
     """The files behind this material, watched for changes."""
     loaded_at: float = field(default_factory=time.time)
+
+
+    @property
+    def crl(self) -> CrlFacts | None:
+        """The CRL that expires first (the one to refresh next), if any."""
+        return min(self.crls, key=lambda c: c.next_update or dt.datetime.max.replace(
+            tzinfo=dt.UTC), default=None)
 
 
 def certificate_facts(cert: x509.Certificate) -> CertificateFacts:

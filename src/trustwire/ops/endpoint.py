@@ -47,14 +47,12 @@ def status_document(listener: Listener) -> dict[str, object]:
             "open": session.opened,
             "age_s": round(time.monotonic() - session.started, 1),
         })
-    crl = None
-    if material.crl is not None:
-        crl = {"number": material.crl.number,
-               "this_update": material.crl.this_update.isoformat(),
-               "next_update": material.crl.next_update.isoformat()
-               if material.crl.next_update else None,
-               "age_s": round(now - material.crl.this_update.timestamp(), 1),
-               "revoked": material.crl.revoked}
+    crls = [{"issuer": c.issuer, "number": c.number, "this_update": c.this_update.isoformat(),
+             "next_update": c.next_update.isoformat() if c.next_update else None,
+             "age_s": round(now - c.this_update.timestamp(), 1), "revoked": c.revoked}
+            for c in material.crls]
+    first = material.crl
+    crl = next((c for c, facts in zip(crls, material.crls, strict=True) if facts is first), None)
     certificate: dict[str, object] = {}
     if material.certificate is not None:
         facts = material.certificate
@@ -68,6 +66,7 @@ def status_document(listener: Listener) -> dict[str, object]:
         "listening": [format_hostport(h, p) for h, p in listener.addresses],
         "certificate": certificate,
         "crl": crl,
+        "crls": crls,
         "connections": connections,
         "unauthenticated": len(listener.unauthenticated),
         "admission_in_handshake": listener.inside_handshake,

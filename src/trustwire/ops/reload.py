@@ -8,8 +8,9 @@ is swapped:
 * a server certificate chain verifies strictly against the CA, with the right
   key usage: a handshake over memory BIOs between the new context and a client
   that trusts only that CA;
-* the CRL is signed by a CA in the chain or the CA file, is not past its
-  nextUpdate, and is not older than the CRL in force (a higher CRL number, or
+* every CRL in the file (one per CA of a bundle) is signed by a CA in the chain
+  or the CA file, is neither past its nextUpdate nor issued in the future, and
+  is not older than the CRL in force from the same CA (a higher CRL number, or
   for CRLs without numbers a later thisUpdate): copying an old, validly signed
   CRL over the current one would un-revoke certificates;
 * the policy file parses.
@@ -28,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import re
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -63,22 +65,47 @@ def _certificates(path: Path | None) -> tuple[list[x509.Certificate], bytes]:
         raise ReloadError(f"{path} is not a valid PEM certificate file") from exc
 
 
-def _load_crl(path: Path, issuers: list[x509.Certificate], now: dt.datetime,
-              ) -> tuple[x509.CertificateRevocationList, bytes]:
+_CRL_BLOCK = re.compile(rb"-----BEGIN X509 CRL-----.+?-----END X509 CRL-----", re.S)
+CLOCK_SKEW = dt.timedelta(minutes=5)
+"""How far in the future a CRL's thisUpdate may lie (clocks differ a little)."""
+
+
+def _load_crls(path: Path, issuers: list[x509.Certificate], now: dt.datetime,
+               ) -> tuple[list[x509.CertificateRevocationList], bytes]:
+    """Every CRL in the file (a CA bundle needs one per CA), each checked.
+
+    Raises:
+        ReloadError: unreadable, no CRL, a CRL not signed by a CA of ours, expired,
+            issued in the future, or two from the same CA.
+    """
     data = _read(path, "the CRL")
-    try:
-        crl = x509.load_pem_x509_crl(data)
-    except ValueError as exc:
-        raise ReloadError(f"{path} is not a valid PEM CRL") from exc
-    issuer = next((c for c in issuers if c.subject == crl.issuer), None)
-    if issuer is None or not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
-        raise ReloadError(f"the CRL {path} is not signed by this CA "
-                          f"(it names {crl.issuer.rfc4514_string()})")
-    if crl.next_update_utc is not None and crl.next_update_utc < now:
-        raise ReloadError(f"the CRL {path} expired on {crl.next_update_utc:%Y-%m-%d %H:%M} UTC; "
-                          "every client would be refused",
-                          hint="regenerate it with `trustwire ca crl`")
-    return crl, data
+    blocks = _CRL_BLOCK.findall(data)
+    if not blocks:
+        raise ReloadError(f"{path} is not a valid PEM CRL")
+    crls: list[x509.CertificateRevocationList] = []
+    for block in blocks:
+        try:
+            crl = x509.load_pem_x509_crl(block)
+        except ValueError as exc:
+            raise ReloadError(f"{path} holds a CRL that is not valid PEM") from exc
+        name = crl.issuer.rfc4514_string()
+        issuer = next((c for c in issuers if c.subject == crl.issuer), None)
+        if issuer is None or not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
+            raise ReloadError(f"the CRL {path} is not signed by this CA (it names {name})")
+        if crl.next_update_utc is not None and crl.next_update_utc < now:
+            raise ReloadError(f"the CRL {path} (from {name}) expired on "
+                              f"{crl.next_update_utc:%Y-%m-%d %H:%M} UTC; every client would be "
+                              "refused", hint="regenerate it with `trustwire ca crl`")
+        if crl.last_update_utc > now + CLOCK_SKEW:
+            raise ReloadError(f"the CRL {path} (from {name}) is not valid before "
+                              f"{crl.last_update_utc:%Y-%m-%d %H:%M} UTC: a clock is wrong, "
+                              "and every client would be refused",
+                              hint="check the clocks of this host and the CA (timedatectl status)")
+        if any(other.issuer == crl.issuer for other in crls):
+            raise ReloadError(f"{path} holds two CRLs from {name}: which one is in force?",
+                              hint="keep only the newest one per CA")
+        crls.append(crl)
+    return crls, data
 
 
 def _crl_facts(crl: x509.CertificateRevocationList) -> CrlFacts:
@@ -86,34 +113,38 @@ def _crl_facts(crl: x509.CertificateRevocationList) -> CrlFacts:
         number: int | None = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
     except x509.ExtensionNotFound:
         number = None
-    return CrlFacts(number=number, this_update=crl.last_update_utc,
-                    next_update=crl.next_update_utc, revoked=len(crl),
+    return CrlFacts(issuer=crl.issuer.rfc4514_string(), number=number,
+                    this_update=crl.last_update_utc, next_update=crl.next_update_utc,
+                    revoked=len(crl),
                     fingerprint=hashlib.sha256(crl.public_bytes(serialization.Encoding.DER))
                     .hexdigest())
 
 
 def check_not_older(new: CrlFacts, current: CrlFacts | None, path: Path) -> None:
-    """Refuse a CRL older than the one in force (a rollback would un-revoke).
+    """Refuse a CRL older than the one in force from the same CA (a rollback would un-revoke).
 
     Raises:
-        ReloadError: a lower CRL number, the same number with other contents, or (for
-            CRLs without numbers) an earlier thisUpdate.
+        ReloadError: a lower CRL number, the same number with other contents, a CRL
+            without a number replacing one with, or (both without numbers) an earlier
+            thisUpdate.
     """
     if current is None or new.fingerprint == current.fingerprint:
         return
     hint = "put the newest CRL back (or write a new one with `trustwire ca crl`)"
-    if new.number is not None and current.number is not None:
-        if new.number > current.number:
+    if current.number is not None:
+        if new.number is not None and new.number > current.number:
             return
+        shown = "no number" if new.number is None else f"number {new.number}"
         raise ReloadError(
-            f"the CRL {path} is number {new.number}, not newer than number {current.number} in "
-            "force; refusing to roll back (that could un-revoke certificates)", hint=hint)
-    if new.this_update > current.this_update:
+            f"the CRL {path} from {new.issuer} has {shown}, not newer than number "
+            f"{current.number} in force; refusing to roll back (that could un-revoke "
+            "certificates)", hint=hint)
+    if new.number is not None or new.this_update > current.this_update:
         return
     raise ReloadError(
-        f"the CRL {path} was issued {new.this_update:%Y-%m-%d %H:%M:%S} UTC, not after the one "
-        f"in force ({current.this_update:%Y-%m-%d %H:%M:%S} UTC); refusing to roll back",
-        hint=hint)
+        f"the CRL {path} from {new.issuer} was issued {new.this_update:%Y-%m-%d %H:%M:%S} UTC, "
+        f"not after the one in force ({current.this_update:%Y-%m-%d %H:%M:%S} UTC); "
+        "refusing to roll back", hint=hint)
 
 
 def _verify_server_chain(tls: ServerTLS) -> None:
@@ -202,27 +233,30 @@ class TrustSource:
         anchors_certs, ca_bytes = _certificates(tls.ca)
         if isinstance(tls, ServerTLS):
             _verify_server_chain(tls)
-        revoked: frozenset[tuple[str, int]] = frozenset()
-        crl_facts = None
+        revoked: set[tuple[str, int]] = set()
+        crls: list[CrlFacts] = []
         crl_bytes = b""
         if tls.crl is not None:
-            crl, crl_bytes = _load_crl(tls.crl, chain + anchors_certs, now)
-            crl_facts = _crl_facts(crl)
-            check_not_older(crl_facts, current.crl if current is not None else None, tls.crl)
-            name = crl.issuer.rfc4514_string()
-            revoked = frozenset((name, entry.serial_number) for entry in crl)
+            loaded, crl_bytes = _load_crls(tls.crl, chain + anchors_certs, now)
+            in_force = {c.issuer: c for c in current.crls} if current is not None else {}
+            for crl in loaded:
+                facts = _crl_facts(crl)
+                check_not_older(facts, in_force.get(facts.issuer), tls.crl)
+                crls.append(facts)
+                revoked.update((facts.issuer, entry.serial_number) for entry in crl)
+        next_updates = [c.next_update for c in crls if c.next_update is not None]
         anchors = {hashlib.sha256(c.public_bytes(serialization.Encoding.DER)).hexdigest():
                    c.subject.rfc4514_string() for c in anchors_certs}
         peer_required = tls.client_auth if isinstance(tls, ServerTLS) else True
-        trust = TrustState(policy=policy, revoked=revoked, anchors=anchors,
-                           crl_next_update=crl_facts.next_update if crl_facts else None,
+        trust = TrustState(policy=policy, revoked=frozenset(revoked), anchors=anchors,
+                           crl_next_update=min(next_updates) if next_updates else None,
                            peer_required=peer_required)
         epoch = hashlib.sha256(len(ca_bytes).to_bytes(8, "big") + ca_bytes + crl_bytes).digest()
         files = tuple(p for p in (tls.cert, tls.key, tls.ca, tls.crl, self.policy_file)
                       if p is not None)
         return Material(context=context, trust=trust, epoch=epoch,
                         certificate=certificate_facts(chain[0]) if chain else None,
-                        crl=crl_facts, files=files)
+                        crls=tuple(crls), files=files)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from trustwire.errors import ConfigError, ReloadError
@@ -130,3 +131,60 @@ def test_rejects_a_bad_policy(home: Home, tmp_path: Path) -> None:
     bad.write_text("[allow]\nnope = []\n")
     with pytest.raises(ReloadError, match="unknown key"):
         TrustSource(tls=ServerTLS.from_identity(home, "server"), policy_file=bad).build()
+
+
+def _two_cas(tmp_path: Path) -> tuple[Home, Home, TrustSource, Path]:
+    a, b = Home(tmp_path / "a"), Home(tmp_path / "b")
+    a.init_ca(name="CA a")
+    b.init_ca(name="CA b")
+    a.issue("server", kind=CertKind.SERVER, sans=SubjectAltNames.parse(dns=["localhost"]))
+    bundle, crls = tmp_path / "bundle.pem", tmp_path / "crls.pem"
+    bundle.write_bytes(a.ca_cert_path.read_bytes() + b.ca_cert_path.read_bytes())
+    crls.write_bytes(a.crl_path.read_bytes() + b.crl_path.read_bytes())
+    files = a.identity("server")
+    return a, b, TrustSource(tls=ServerTLS(cert=files.cert, key=files.key, ca=bundle, crl=crls)), crls
+
+
+def test_every_crl_of_a_bundle_counts(tmp_path: Path) -> None:
+    """Review finding: only the first CRL of a file was read for revocation, rollback and expiry."""
+    a, b, source, crls = _two_cas(tmp_path)
+    bob = b.issue("bob", kind=CertKind.CLIENT)
+    first = source.build()
+    assert len(first.crls) == 2 and not first.trust.revoked
+    b_crl_before = b.crl_path.read_bytes()
+    b.revoke("bob")
+    crls.write_bytes(a.crl_path.read_bytes() + b.crl_path.read_bytes())
+    second = source.build(first)
+    assert (b.root_cert().subject.rfc4514_string(), bob.serial) in second.trust.revoked
+    crls.write_bytes(a.crl_path.read_bytes() + b_crl_before)  # CA b's CRL rolled back
+    with pytest.raises(ReloadError, match="from CN=CA b has number .* refusing to roll back"):
+        source.build(second)
+    b.regenerate_crl(now=dt.datetime.now(dt.UTC) - dt.timedelta(days=30))
+    crls.write_bytes(a.crl_path.read_bytes() + b.crl_path.read_bytes())
+    with pytest.raises(ReloadError, match="from CN=CA b\\) expired on"):
+        source.build()
+
+
+def test_crls_issued_in_the_future_or_twice_from_one_ca_are_refused(tmp_path: Path) -> None:
+    a, b, source, crls = _two_cas(tmp_path)
+    b.regenerate_crl(now=dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
+    crls.write_bytes(a.crl_path.read_bytes() + b.crl_path.read_bytes())
+    with pytest.raises(ReloadError, match="is not valid before .* a clock is wrong"):
+        source.build()
+    crls.write_bytes(a.crl_path.read_bytes() * 2)
+    with pytest.raises(ReloadError, match="two CRLs from CN=CA a"):
+        source.build()
+
+
+def test_a_crl_without_a_number_cannot_replace_a_numbered_one(home: Home) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    current = material(home)
+    authority = home.load_authority()
+    plain = (x509.CertificateRevocationListBuilder().issuer_name(authority.cert.subject)
+             .last_update(dt.datetime.now(dt.UTC))
+             .next_update(dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
+             .sign(authority.key, hashes.SHA256()))  # type: ignore[arg-type]
+    home.crl_path.write_bytes(plain.public_bytes(serialization.Encoding.PEM))
+    with pytest.raises(ReloadError, match="has no number, not newer than number"):
+        material(home, current)
