@@ -7,7 +7,8 @@ import ipaddress
 
 from trustwire.errors import ConfigError
 
-__all__ = ["format_addresses", "format_hostport", "is_loopback", "parse_hostport", "peer_of"]
+__all__ = ["format_addresses", "format_hostport", "is_loopback", "parse_hostport", "peer_of",
+           "source_key"]
 
 
 def parse_hostport(value: str) -> tuple[str, int]:
@@ -59,3 +60,20 @@ def peer_of(transport: asyncio.BaseTransport) -> tuple[str, str] | None:
         return None
     host = str(address[0])
     return host, format_hostport(host, address[1])
+
+
+def source_key(host: str) -> str:
+    """Who a connection comes from, for per-source limits: an IPv4 address, or an IPv6
+    /64 (one host routinely owns a whole /64, so single v6 addresses would be free to
+    spend); IPv4-mapped IPv6 counts as its IPv4 address, loopback as itself."""
+    if ":" not in host:
+        return host
+    try:
+        address = ipaddress.IPv6Address(host.split("%", 1)[0])
+    except ValueError:
+        return host
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    if address.is_loopback:
+        return str(address)
+    return str(ipaddress.IPv6Network((address, 64), strict=False))

@@ -9,11 +9,14 @@ certificate or CRL ran out, and flushes the observer, instead of a timer per
 connection.
 
 Limits (:class:`Limits`) bound everything a client can make a listener hold:
-connections; connections that have not authenticated yet, in all (the oldest
-is dropped for a newcomer: honest handshakes take milliseconds, idle sockets
-do not) and per source address (refused at once: one host cannot crowd out
-the others); handshake time; idle time; message size; queued messages; and
-unsent bytes (a peer that stops reading stops being read).
+connections; connections that have not authenticated yet, per source (an IPv4
+address or an IPv6 /64: refused at once, so one host cannot crowd out the
+others) and in all (a newcomer makes room by dropping the oldest connection of
+the source holding the most, see :mod:`trustwire.net.waiting`); handshake
+time; idle time; message size; queued messages; and unsent bytes (a peer that
+stops reading stops being read). Refusals are counted at once but reported to
+the observer once per sweep, per reason, with a count: a flood of bare sockets
+must not become a flood of audit lines.
 
 Trust (:meth:`Listener.apply`) swaps the context and the gate's trust state
 together; :meth:`Listener.rejudge` then asks the gate about every open
@@ -35,10 +38,12 @@ from dataclasses import dataclass
 from typing import cast
 
 from trustwire.errors import ConfigError
+from trustwire.net.addresses import source_key
 from trustwire.net.gate import Gate
 from trustwire.net.material import Material
 from trustwire.net.observer import Observer, Stats
 from trustwire.net.session import Session
+from trustwire.net.waiting import Waiting
 from trustwire.wire.frames import DEFAULT_MAX_FRAME
 
 __all__ = ["Limits", "Listener", "release_free_memory"]
@@ -137,9 +142,11 @@ class Listener:
         self.material = material
         self.context: ssl.SSLContext = material.context
         self.sessions: set[Session] = set()
-        self.unauthenticated: dict[Session, str] = {}
-        """Sessions still in their handshake -> their source address, oldest first."""
-        self._per_source: collections.Counter[str] = collections.Counter()
+        self.unauthenticated: Waiting[Session] = Waiting()
+        """Sessions still in their handshake, by source."""
+        self._refusals: dict[str, list[str]] = {}
+        """Refusals since the last sweep: reason -> a few of the addresses refused."""
+        self._refusal_counts: collections.Counter[str] = collections.Counter()
         self.closing = False
         self.last_reload_error: str | None = None
         self.last_reload_at: float | None = None
@@ -187,9 +194,8 @@ class Listener:
     def _accept(self) -> asyncio.BaseProtocol:
         if len(self.sessions) >= self.limits.max_connections or self.closing:
             self.stats.refused += 1
-            if self.observer is not None:
-                self.observer.refused(None, "max connections reached" if not self.closing
-                                      else "shutting down")
+            self._refused(None, "max connections reached" if not self.closing
+                          else "shutting down")
             return _Refuser()
         self.stats.accepted += 1
         return self._protocol()
@@ -204,38 +210,44 @@ class Listener:
     def hold_unauthenticated(self, session: Session) -> None:
         """A connection arrived: count it until it authenticates; refuse it (or make room)
         when its source, or everyone, has too many unfinished handshakes."""
-        source = session.tls.peer_host or ""
+        source = source_key(session.tls.peer_host or "")
         limits = self.limits
+        waiting = self.unauthenticated
         if limits.max_handshakes_per_source and \
-                self._per_source[source] >= limits.max_handshakes_per_source:
+                waiting.count(source) >= limits.max_handshakes_per_source:
             self.stats.refused_unauthenticated += 1
-            if self.observer is not None:
-                self.observer.refused(session.address, f"too many unfinished handshakes from "
-                                      f"{source} ({limits.max_handshakes_per_source})")
+            self._refused(session.address, f"too many unfinished handshakes from {source} "
+                          f"({limits.max_handshakes_per_source})")
             session.abort()
             return
-        if limits.max_handshakes and len(self.unauthenticated) >= limits.max_handshakes:
-            oldest = next(iter(self.unauthenticated))
-            self.stats.evicted += 1
-            if self.observer is not None:
-                self.observer.refused(oldest.address, "dropped to make room: "
-                                      f"{limits.max_handshakes} unfinished handshakes")
-            oldest.abort()
-            self.release_unauthenticated(oldest)
-        self.unauthenticated[session] = source
-        self._per_source[source] += 1
+        if limits.max_handshakes and len(waiting) >= limits.max_handshakes:
+            victim = waiting.victim()
+            if victim is not None:
+                self.stats.evicted += 1
+                self._refused(victim.address, "dropped to make room: "
+                              f"{limits.max_handshakes} unfinished handshakes")
+                victim.abort()
+                waiting.remove(victim)
+        waiting.add(session, source)
 
     def release_unauthenticated(self, session: Session) -> None:
-        source = self.unauthenticated.pop(session, None)
-        if source is not None:
-            left = self._per_source[source] - 1
-            if left:
-                self._per_source[source] = left
-            else:
-                del self._per_source[source]
+        self.unauthenticated.remove(session)
 
     def unauthenticated_from(self, source: str) -> int:
-        return self._per_source[source]
+        return self.unauthenticated.count(source_key(source))
+
+    def _refused(self, address: str | None, reason: str) -> None:
+        self._refusal_counts[reason] += 1
+        samples = self._refusals.setdefault(reason, [])
+        if address is not None and len(samples) < 5:
+            samples.append(address)
+
+    def _report_refusals(self) -> None:
+        if self.observer is not None:
+            for reason, count in self._refusal_counts.items():
+                self.observer.refused(reason, count, self._refusals.get(reason, []))
+        self._refusal_counts.clear()
+        self._refusals.clear()
 
     # -- running --------------------------------------------------------------------------------
 
@@ -285,6 +297,8 @@ class Listener:
             self.rejudge(at=wall)
         for session in list(self.sessions):
             session.check(now, wall)
+        if self._refusal_counts:
+            self._report_refusals()
         if self.observer is not None:
             self.observer.flush()
         if self.stats.accepted != self._accepted_at_sweep:
@@ -313,6 +327,7 @@ class Listener:
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
+        self._report_refusals()
         for server in self._servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 1)

@@ -132,8 +132,8 @@ class AuditObserver:
     def access_revoked(self, session: Session, decision: Decision) -> None:
         self._session("access_revoked", session, reason=decision.log_reason, code=decision.code)
 
-    def refused(self, address: str | None, reason: str) -> None:
-        self.log.event("refused", peer=address, reason=reason)
+    def refused(self, reason: str, count: int, peers: list[str]) -> None:
+        self.log.event("refused", reason=reason, count=count, peers=list(peers) or None)
 
     def closed(self, session: Session) -> None:
         tls = session.tls

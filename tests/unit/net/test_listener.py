@@ -220,3 +220,35 @@ def test_an_expired_crl_cuts_everyone_once(pki: Pki) -> None:
 def test_limits_are_validated(bad: int) -> None:
     with pytest.raises(ValueError, match="0 \\(none\\) or positive"):
         Limits(max_handshakes=bad)
+
+
+def test_a_full_table_drops_from_the_largest_source_not_the_slow_honest_client(pki: Pki) -> None:
+    """Review finding: dropping the oldest overall let a few churning hosts evict every
+    handshake slower than their churn (a client 100 ms away never got in)."""
+
+    async def body() -> None:
+        srv = server(pki, max_handshakes=6, max_handshakes_per_source=4)
+        honest = connect(srv, pki, source="192.0.2.7")  # the oldest, and alone
+        flood = [connect(srv, pki, source=f"198.51.100.{i % 2}") for i in range(5)]
+        for _ in range(20):  # the flood keeps reopening what gets dropped
+            flood.append(connect(srv, pki, source=f"198.51.100.{len(flood) % 2}"))
+        assert honest[3] in srv.unauthenticated and not honest[3].tls.closed
+        assert srv.stats.evicted + srv.stats.refused_unauthenticated >= 20
+        honest[0].pump()
+        assert honest[2].events[0] == "established"
+
+    run(body)
+
+
+def test_an_ipv6_host_counts_as_its_64(pki: Pki) -> None:
+    async def body() -> None:
+        srv = server(pki, max_handshakes_per_source=3)
+        for i in range(3):
+            connect(srv, pki, source=f"2001:db8:1:2::{i + 1}")
+        extra = connect(srv, pki, source="2001:db8:1:2:ffff::9")  # same /64
+        extra[0].pump()
+        assert extra[3].tls.closed and srv.stats.refused_unauthenticated == 1
+        other = connect(srv, pki, source="2001:db8:1:3::1")  # another /64
+        assert not other[3].tls.closed
+
+    run(body)
