@@ -3,10 +3,12 @@
 Plain HTTP on loopback by default (the CLI demands ``--unsafe-metrics-listen``
 for anything else): it names live identities. One request per connection,
 GET only, 8 KiB of request header at most, a 5-second deadline per
-connection, and at most :data:`MAX_CONNECTIONS` connections at once (more are
-closed at accept): it shares the process's descriptors with the listener, so a
-scraper gone wild, or anyone who can reach the port, must not be able to take
-them.
+connection, and at most :data:`MAX_CONNECTIONS` connections at once: it shares
+the process's descriptors with the listener, so a scraper gone wild, or anyone
+who can reach the port, must not be able to take them. When full, a new
+connection makes room by dropping the oldest one: a scraper sends its request
+at once and is answered within the same read, so idle sockets held open (and
+reopened as fast as they are dropped) are the ones that go.
 """
 
 from __future__ import annotations
@@ -89,17 +91,21 @@ class _Request(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        if self.endpoint.active >= MAX_CONNECTIONS:
-            transport.abort()  # type: ignore[attr-defined]
-            self.transport = None
-            return
-        self.endpoint.active += 1
-        self.timer = asyncio.get_running_loop().call_later(_DEADLINE, transport.abort)  # type: ignore[attr-defined]
+        open_now = self.endpoint.open
+        if len(open_now) >= MAX_CONNECTIONS:
+            oldest = next(iter(open_now))
+            oldest.abort()
+        open_now[self] = None
+        self.timer = asyncio.get_running_loop().call_later(_DEADLINE, self.abort)
+
+    def abort(self) -> None:
+        self.endpoint.open.pop(self, None)
+        if self.transport is not None:
+            self.transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.transport is not None:
-            self.endpoint.active -= 1
-            self.transport = None
+        self.endpoint.open.pop(self, None)
+        self.transport = None
         if self.timer is not None:
             self.timer.cancel()
 
@@ -127,6 +133,7 @@ class _Request(asyncio.Protocol):
         self.transport.write(
             f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+        self.endpoint.open.pop(self, None)  # answered: no longer holds a slot
         self.transport.close()
 
 
@@ -136,8 +143,8 @@ class StatusEndpoint:
     def __init__(self, listener: Listener, role: str) -> None:
         self.listener = listener
         self.registry = registry_for(listener, role)
-        self.active = 0
-        """Connections being served now."""
+        self.open: dict[_Request, None] = {}
+        """Connections not answered yet, oldest first."""
         self._server: asyncio.Server | None = None
 
     def route(self, path: str) -> tuple[int, str, bytes]:
