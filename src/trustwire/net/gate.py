@@ -72,6 +72,8 @@ class Denial:
 
     peer: PeerIdentity | None
     decision: Decision | None
+    verified: bool = True
+    """False when OpenSSL's own checks failed: the certificate's names are only claims."""
 
 
 def _now() -> dt.datetime:
@@ -144,10 +146,11 @@ class Gate:
                 self._local.denial = Denial(
                     PeerIdentity.from_der(leaf) if leaf is not None else None,
                     Decision(False, "revocation cannot be checked: the CRL in force has expired",
-                             "crl-expired", "refresh it with `trustwire ca crl`"))
+                             "crl-expired", "refresh it with `trustwire ca crl`"),
+                    verified=False)
                 return ALERT_CODES["crl-expired"]
-            if leaf is not None:  # OpenSSL refused the leaf itself: the log names whom
-                self._local.denial = Denial(PeerIdentity.from_der(leaf), None)
+            if leaf is not None:  # OpenSSL refused the leaf: the log says whom it claims to be
+                self._local.denial = Denial(PeerIdentity.from_der(leaf), None, verified=False)
             return error
         if leaf is None:
             return native.X509_V_ERR_UNSPECIFIED

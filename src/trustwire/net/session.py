@@ -60,7 +60,8 @@ class Session:
 
     __slots__ = (
         "_cut_timer", "_reason", "_seen", "_write_paused", "expires_at", "handshake_seconds",
-        "last_active", "listener", "messages", "opened", "peer", "started", "tls", "verified_by",
+        "last_active", "listener", "messages", "opened", "peer", "peer_verified", "started", "tls",
+        "verified_by",
     )
 
     def __init__(self, listener: Listener, *, server_side: bool = True,
@@ -72,6 +73,8 @@ class Session:
         read on the hot path; the sweep compares byte counters instead)."""
         self._seen = 0
         self.peer: PeerIdentity | None = None
+        self.peer_verified = True
+        """False when ``peer`` comes from a certificate OpenSSL refused (names are claims)."""
         self.verified_by: frozenset[str] = frozenset()
         """Fingerprints of the CA(s) the peer counts as verified by (see the gate)."""
         self.expires_at = math.inf
@@ -140,6 +143,7 @@ class Session:
         denial = listener.gate.take_denial()
         if denial is not None:
             self.peer = denial.peer
+            self.peer_verified = denial.verified
             decision = denial.decision
             if decision is not None:  # the gate refused (not OpenSSL's own checks)
                 diagnosis = diagnose_refusal(decision.code, decision.reason, role=self.tls.role)

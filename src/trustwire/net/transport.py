@@ -142,6 +142,7 @@ class TLSTransport(asyncio.BufferedProtocol):
         "_app",
         "_closing",
         "_done",
+        "_eof_waits",
         "_got_eof",
         "_high_water",
         "_incoming",
@@ -194,6 +195,7 @@ class TLSTransport(asyncio.BufferedProtocol):
         self._read_paused = False
         self._closing = False
         self._done = False
+        self._eof_waits = False
         self._got_eof = False
         self.on_read: Callable[[], None] | None = None
         """Called after every read is processed (the async client watches for tickets)."""
@@ -263,12 +265,18 @@ class TLSTransport(asyncio.BufferedProtocol):
         if self.state is TLS_HANDSHAKING:
             self._handshake_failed(EOFError("EOF during handshake"), diagnose_eof(self.role))
             return False
-        # Everything that arrived was already decrypted in buffer_updated. Not telling
-        # the BIO: OpenSSL would turn a missing close_notify into an error, and the
-        # app decides what a truncated stream means (tls_eof(clean=False)).
+        # Not telling the BIO: OpenSSL would turn a missing close_notify into an error,
+        # and the app decides what a truncated stream means (tls_eof(clean=False)). What
+        # arrived before the FIN is delivered first: records can still wait in the BIO
+        # when reading was paused (a tunnel connecting its target) and resumed just now.
         if self.state is TLS_OPEN and not self._got_eof and not self._done:
-            self._got_eof = True
-            self._app.tls_eof(False)
+            if self._incoming.pending and not self._read_paused:
+                self._read_plaintext()
+            if self._read_paused and self._incoming.pending and self.state is TLS_OPEN:
+                self._eof_waits = True  # delivered once the BIO is drained (_resume_drive)
+            elif self.state is TLS_OPEN and not self._got_eof:
+                self._got_eof = True
+                self._app.tls_eof(False)
         return self.state is TLS_OPEN and not self._done  # keep the write side open (half-close)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -491,6 +499,12 @@ class TLSTransport(asyncio.BufferedProtocol):
     def _resume_drive(self) -> None:
         if self.state is TLS_OPEN and not self._read_paused:
             self._read_plaintext()
+            # What is left now is a partial record: the stream was cut inside it.
+            if self._eof_waits and not self._read_paused and self.state is TLS_OPEN \
+                    and not self._got_eof:
+                self._eof_waits = False
+                self._got_eof = True
+                self._app.tls_eof(False)
 
     def get_write_buffer_size(self) -> int:
         return self.transport.get_write_buffer_size() if self.transport is not None else 0

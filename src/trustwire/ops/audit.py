@@ -114,6 +114,8 @@ class AuditObserver:
             fields["fingerprint"] = peer.fingerprint
             if peer.uris:
                 fields["uri"] = list(peer.uris)
+            if not session.peer_verified:
+                fields["verified"] = False  # a certificate OpenSSL refused: its names are claims
         self.log.event(event, **fields)
 
     def handshake_ok(self, session: Session) -> None:

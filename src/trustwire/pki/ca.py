@@ -35,6 +35,7 @@ from trustwire.pki.names import (
     SubjectAltNames,
     default_server_sans,
     validate_cert_name,
+    validate_subject_text,
 )
 
 __all__ = [
@@ -139,8 +140,9 @@ def _ski(public_key: PublicKey) -> x509.SubjectKeyIdentifier:
 
 def _name(common_name: str, organizational_unit: str | None = None) -> x509.Name:
     attrs = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
-    if organizational_unit:
-        attrs.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, organizational_unit))
+    if organizational_unit is not None:
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME,
+                                        validate_subject_text(organizational_unit)))
     return x509.Name(attrs)
 
 

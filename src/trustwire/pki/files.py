@@ -24,6 +24,9 @@ from trustwire.errors import StoreError
 __all__ = ["FileBatch", "Staged", "atomic_write", "check_owned", "ensure_private_dir", "staged_writes",
            "store_error"]
 
+_OTHERS_WRITE = 0o022
+_OTHERS_READ = 0o044
+
 
 def store_error(path: Path, exc: OSError) -> StoreError:
     """Turn an OSError into one sentence with a hint fitting its cause."""
@@ -45,8 +48,9 @@ def _owner_name(uid: int) -> str:
         return f"uid {uid}"
 
 
-def check_owned(path: Path) -> None:
-    """Refuse an existing directory that another user owns or that others may write.
+def check_owned(path: Path, *, secret: bool = False) -> None:
+    """Refuse an existing directory or file that another user owns or that others may write
+    (or, for a ``secret`` such as a private key, read).
 
     A CA key, CRL and trust anchor written into (or read from) such a directory are
     that user's to swap: they could replace the CA certificate a server trusts, or
@@ -71,11 +75,16 @@ def check_owned(path: Path) -> None:
             hint=f"use a home you own (--home DIR or TRUSTWIRE_HOME), or take it over: "
                  f"chown -R {me} {path}",
         )
-    if st.st_mode & 0o022:
+    if st.st_mode & _OTHERS_WRITE:
         raise StoreError(
             f"{path} can be written by other users (mode {st.st_mode & 0o777:o}), so they "
             "could replace the CA's files",
             hint=f"chmod go-w {path} (trustwire keeps its directories at 700)",
+        )
+    if secret and st.st_mode & _OTHERS_READ:
+        raise StoreError(
+            f"the private key {path} can be read by other users (mode {st.st_mode & 0o777:o})",
+            hint=f"chmod 600 {path}, and consider it exposed: renew what it signs",
         )
 
 

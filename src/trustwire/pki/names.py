@@ -35,6 +35,7 @@ __all__ = [
     "parse_ip_network",
     "parse_uri",
     "validate_cert_name",
+    "validate_subject_text",
 ]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -56,6 +57,20 @@ def _refuse_controls(value: str, what: str) -> None:
     stripped (a name that prints like another must not become a second one)."""
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
         raise ConfigError(f"invalid {what} {value!r}: it contains a newline or control character")
+
+
+def validate_subject_text(value: str, what: str = "organizational unit") -> str:
+    """Check free text for a subject field (an OU): 1-64 characters (X.520's upper bound),
+    no newline or control character (that would print like another value, or drive a
+    terminal when shown).
+
+    Raises:
+        ConfigError: when it is empty, too long, or holds a control character.
+    """
+    _refuse_controls(value, what)
+    if not value.strip() or len(value) > 64:
+        raise ConfigError(f"invalid {what} {value!r}: use 1-64 characters")
+    return value
 
 
 def validate_cert_name(name: str) -> str:

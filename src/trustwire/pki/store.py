@@ -147,13 +147,17 @@ class Home:
     # -- reading ----------------------------------------------------------------------------
 
     def check_safe(self) -> None:
-        """Refuse a home (or its ca/ and certs/) that another user owns or others can write.
+        """Refuse a home (its ca/ and certs/, the CA's files and the inventory) that another
+        user owns or others can write, and CA keys that others can read.
 
         Raises:
             StoreError: naming the directory, its owner or mode, and the fix.
         """
-        for path in (self.root, self.ca_dir, self.certs_dir):
+        for path in (self.root, self.ca_dir, self.certs_dir, self.ca_cert_path, self.crl_path,
+                     self.intermediate_cert_path, self.index_path):
             check_owned(path)
+        for path in (self.ca_key_path, self.intermediate_key_path):
+            check_owned(path, secret=True)
 
     def _require_ca(self) -> None:
         self.check_safe()
@@ -235,6 +239,8 @@ class Home:
                 f"the key for {name!r} is not in the home ({key})",
                 hint="a certificate signed from a CSR has its key where the CSR was made",
             )
+        check_owned(cert)
+        check_owned(key, secret=True)
         return IdentityFiles(
             cert=cert, key=key, ca=self.ca_cert_path,
             crl=self.crl_path if self.crl_path.exists() else None,

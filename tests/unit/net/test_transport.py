@@ -179,3 +179,25 @@ def test_a_refused_connection_gets_no_handshake(pki: Pki, loop: asyncio.Abstract
     link.pump()
     assert refuser.events == ["connected", "closed"]  # no failed: nobody was refused by TLS
     assert client.state is TLS_CLOSED
+
+
+def test_records_waiting_while_paused_are_delivered_before_the_fin(
+        pki: Pki, loop: asyncio.AbstractEventLoop) -> None:
+    """A tunnel pauses its TLS side until the target is connected; data and a FIN that
+    arrive meanwhile must come out in that order (the data was once lost to the reset)."""
+    server, server_app, client, _ = pair(pki, ssl.TLSVersion.TLSv1_3)
+    link = MemoryLink(client, server)
+    link.pump()
+    server.pause_reading()
+    client.write(b"before the end")
+    link.client.write_eof()  # FIN, no close_notify
+    link.pump()
+    assert bytes(server_app.data) == b"" and "eof clean=False" not in server_app.events
+
+    async def resume() -> None:
+        server.resume_reading()
+        await asyncio.sleep(0)  # _resume_drive runs
+
+    loop.run_until_complete(resume())
+    assert bytes(server_app.data) == b"before the end"
+    assert server_app.events[-1] == "eof clean=False"

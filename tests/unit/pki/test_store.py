@@ -404,3 +404,52 @@ def test_a_home_others_can_write_is_refused(home: Home, mode: int) -> None:
     assert info.value.hint is not None and "chmod go-w" in info.value.hint
     home.certs_dir.chmod(0o755)  # readable by others is fine; writable is not
     home.issue("eve", kind=CertKind.CLIENT)
+
+
+@pytest.mark.parametrize(("where", "mode", "message"), [
+    ("ca/ca.crt", 0o666, "can be written by other users"),   # anyone could add a trust anchor
+    ("ca/crl.pem", 0o646, "can be written by other users"),
+    ("index.db", 0o662, "can be written by other users"),
+    ("ca/ca.key", 0o644, "the private key .* can be read by other users"),
+])
+def test_the_cas_files_are_checked_too(home: Home, where: str, mode: int, message: str) -> None:
+    """Review finding: only directories were checked; a 666 ca.crt was used as is."""
+    (home.root / where).chmod(mode)
+    with pytest.raises(StoreError, match=message):
+        home.issue("eve", kind=CertKind.CLIENT)
+    with pytest.raises(StoreError, match=message):
+        home.inventory()
+
+
+def test_an_identitys_files_are_checked_when_used(home: Home) -> None:
+    home.issue("alice", kind=CertKind.CLIENT)
+    home.key_path("alice").chmod(0o640)
+    with pytest.raises(StoreError, match="can be read by other users") as info:
+        home.identity("alice")
+    assert info.value.hint is not None and "chmod 600" in info.value.hint
+    home.key_path("alice").chmod(0o600)
+    home.cert_path("alice").chmod(0o664)
+    with pytest.raises(StoreError, match="can be written by other users"):
+        home.identity("alice")
+    home.cert_path("alice").chmod(0o644)
+    assert home.identity("alice").cert == home.cert_path("alice")
+
+
+def test_a_ca_certificate_owned_by_another_user_is_refused(home: Home) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give the file away")
+    os.chown(home.ca_cert_path, 65534, 65534)
+    try:
+        with pytest.raises(StoreError, match="belongs to .*uid 65534"):
+            home.identity("anyone")
+    finally:
+        os.chown(home.ca_cert_path, 0, 0)
+
+
+@pytest.mark.parametrize("ou", ["eng\n", "eng\x1b[31m", "", "x" * 65])
+def test_an_organizational_unit_is_checked_whole(home: Home, ou: str) -> None:
+    """Review finding: --ou 'eng\\n' was issued as is (and shown raw by cert show)."""
+    before = snapshot(home.root)
+    with pytest.raises(ConfigError, match="organizational unit"):
+        home.issue("eve", kind=CertKind.CLIENT, organizational_unit=ou)
+    assert snapshot(home.root) == before
