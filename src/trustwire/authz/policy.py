@@ -100,15 +100,25 @@ def _fingerprint(value: object) -> str:
     return cleaned
 
 
+_DNS_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
+
+
 def _dns_pattern(value: object) -> str:
     text = _text_rule("dns", value)
     pattern = text.strip().lower().rstrip(".")
+    bad = ConfigError(f"invalid DNS pattern {value!r}: use a name or *.domain")
+    if not pattern.isascii():  # certificates carry A-labels: compare like with like
+        try:
+            pattern = pattern.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise bad from None
     labels = pattern.split(".")
-    wildcard = labels[0] == "*"
-    if (not pattern or any("*" in label for label in labels[1:])
-            or ("*" in labels[0] and not wildcard) or (wildcard and len(labels) < 2)
-            or any(not label for label in labels)):
-        raise ConfigError(f"invalid DNS pattern {value!r}: use a name or *.domain")
+    if labels[0] == "*":
+        labels = labels[1:]
+        if not labels:
+            raise bad
+    if not all(_DNS_LABEL.fullmatch(label) for label in labels):
+        raise bad
     return pattern
 
 
@@ -208,7 +218,9 @@ def _dns_match(name: str, pattern: str) -> bool:
     name = name.lower().rstrip(".")
     if pattern.startswith("*."):
         head, _, tail = name.partition(".")
-        return bool(head) and tail == pattern[2:]
+        # The label the wildcard stands for must be a real label: not empty, and no NUL,
+        # space or other character a lenient CA let through.
+        return tail == pattern[2:] and _DNS_LABEL.fullmatch(head) is not None
     return name == pattern
 
 

@@ -173,3 +173,24 @@ def test_constructor_validates_like_build() -> None:
 def test_rules_with_control_characters_are_refused(key: str, value: str) -> None:
     with pytest.raises(ConfigError):
         Policy.build(**{key: [value if key != "uri" else "spiffe://td/" + value]})
+
+
+@pytest.mark.parametrize("name", ["a\x00.example.com", " a.example.com", "a b.example.com",
+                                  "ä.example.com", ".example.com", "-.example.com"])
+def test_a_dns_wildcard_stands_for_a_real_label_only(name: str) -> None:
+    """Review finding: *.example.com admitted labels with NUL or spaces (a lenient CA's)."""
+    assert not Policy(dns={"*.example.com"}).check(peer(dns=(name,))).allowed
+    assert Policy(dns={"*.example.com"}).check(peer(dns=("api-1.example.com",))).allowed
+
+
+def test_unicode_dns_patterns_compare_as_a_labels() -> None:
+    policy = Policy(dns={"bücher.example"})
+    assert policy.dns == {"xn--bcher-kva.example"}
+    assert policy.check(peer(dns=("xn--bcher-kva.example",))).allowed
+
+
+@pytest.mark.parametrize("pattern", ["*", "a..b", "a b.example", "*.*.example", "a*.example",
+                                     "-a.example", "a_.example\x00"])
+def test_bad_dns_patterns(pattern: str) -> None:
+    with pytest.raises(ConfigError):
+        Policy(dns={pattern})
