@@ -215,6 +215,8 @@ def uri_matches(uri: str, pattern: str) -> bool:
 
 
 def _dns_match(name: str, pattern: str) -> bool:
+    if not name.isascii():  # before lower(): U+212A (Kelvin) lower-cases to "k"
+        return False
     name = name.lower().rstrip(".")
     if pattern.startswith("*."):
         head, _, tail = name.partition(".")

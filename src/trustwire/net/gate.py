@@ -43,6 +43,7 @@ from dataclasses import dataclass
 
 from trustwire.authz.admission import TrustState, admit
 from trustwire.authz.policy import Decision
+from trustwire.errors import ConfigError
 from trustwire.identity import PeerIdentity
 from trustwire.net.observer import Stats
 from trustwire.tls import native
@@ -103,7 +104,19 @@ class Gate:
 
     def install(self, ctx: ssl.SSLContext, *, epoch: bytes | None) -> bool:
         """Apply this gate inside ``ctx``'s handshakes; False if OpenSSL cannot be reached
-        (then only :meth:`admit_established` and :meth:`judge` decide, after the handshake)."""
+        (then only :meth:`admit_established` and :meth:`judge` decide, after the handshake).
+
+        Raises:
+            ConfigError: ``ctx`` already serves another listener (OpenSSL keeps one
+                callback per context: the second listener's policy would judge both).
+        """
+        owner = ctx.__dict__.get("_trustwire_gate")
+        if owner is not None and owner is not self:
+            raise ConfigError("this SSLContext already serves another listener, whose access "
+                              "policy would then judge this one's clients too",
+                              hint="give each server its own context (ServerTLS.context() "
+                                   "makes a fresh one)")
+        ctx.__dict__["_trustwire_gate"] = self
         installed = native.set_verify_judge(ctx, self._verify)
         if self.server_side:
             keys = ticket_keys(epoch) if epoch is not None else os.urandom(native.TICKET_KEYS_SIZE)

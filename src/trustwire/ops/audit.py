@@ -99,23 +99,46 @@ class AuditLog:
             self._owned = False
 
 
+FAILURES_PER_SECOND = 50
+"""``handshake_failed`` lines written per sweep (a second); beyond that they are counted
+in one ``suppressed`` line. Anyone who can reach the port can fail handshakes: a line
+each, at thousands a second, would fill the disk (without a certificate, too)."""
+_MAX_TEXT = 128
+_MAX_URIS = 8
+
+
+def _bounded(text: str | None, limit: int = _MAX_TEXT) -> str | None:
+    """A name from a certificate, cut to a length a log line can afford."""
+    if text is None or len(text) <= limit:
+        return text
+    return text[:limit] + "…"
+
+
 class AuditObserver:
-    """Writes a listener's events to an :class:`AuditLog`."""
+    """Writes a listener's events to an :class:`AuditLog`.
+
+    Names from certificates are cut to 128 characters and at most 8 URIs; names from a
+    certificate OpenSSL refused are marked ``verified: false`` and carry no URI list
+    (they are only claims). Failed handshakes are limited to
+    :data:`FAILURES_PER_SECOND` lines a second, the rest counted.
+    """
 
     def __init__(self, log: AuditLog) -> None:
         self.log = log
+        self._failures = 0
+        self._suppressed = 0
 
     def _session(self, event: str, session: Session, **fields: Field) -> None:
         peer = session.peer
         fields["peer"] = session.address
         if peer is not None:
-            fields["cn"] = peer.common_name
-            fields["serial"] = peer.serial_hex
+            fields["cn"] = _bounded(peer.common_name)
+            fields["serial"] = peer.serial_hex[:_MAX_TEXT]
             fields["fingerprint"] = peer.fingerprint
-            if peer.uris:
-                fields["uri"] = list(peer.uris)
             if not session.peer_verified:
                 fields["verified"] = False  # a certificate OpenSSL refused: its names are claims
+            elif peer.uris:
+                fields["uri"] = [_bounded(u) or "" for u in peer.uris[:_MAX_URIS]]
         self.log.event(event, **fields)
 
     def handshake_ok(self, session: Session) -> None:
@@ -125,8 +148,12 @@ class AuditObserver:
                       handshake_ms=round(session.handshake_seconds * 1000, 2))
 
     def handshake_failed(self, session: Session, diagnosis: Diagnosis) -> None:
+        if self._failures >= FAILURES_PER_SECOND:
+            self._suppressed += 1
+            return
+        self._failures += 1
         self._session("handshake_failed", session, reason=diagnosis.reason,
-                      diagnosis=diagnosis.sentence())
+                      diagnosis=_bounded(diagnosis.sentence(), 4 * _MAX_TEXT))
 
     def access_denied(self, session: Session, decision: Decision) -> None:
         self._session("access_denied", session, reason=decision.log_reason, code=decision.code)
@@ -153,6 +180,12 @@ class AuditObserver:
         self.log.event("reload_failed", reason=reason, error=error)
 
     def flush(self) -> None:
+        """Called once a sweep: reports what was suppressed, and opens the next second."""
+        if self._suppressed:
+            self.log.event("suppressed", event_name="handshake_failed", count=self._suppressed,
+                           reason=f"more than {FAILURES_PER_SECOND} failed handshakes in a second")
+            self._suppressed = 0
+        self._failures = 0
         self.log.flush()
 
     def close(self) -> None:

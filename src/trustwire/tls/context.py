@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import hashlib
 import os
 import ssl
 from dataclasses import dataclass
@@ -199,6 +200,13 @@ class ServerTLS:
                    profile=profile, minimum_version=minimum_version,
                    maximum_version=maximum_version, keylog_filename=keylog_filename)
 
+    def _trust_digest(self) -> bytes:
+        digest = hashlib.sha256(b"client-auth" if self.client_auth else b"no-client-auth")
+        for path in (self.ca, self.crl):
+            data = path.read_bytes() if path is not None else b""
+            digest.update(len(data).to_bytes(8, "big") + data)
+        return digest.digest()
+
     def context(self) -> ssl.SSLContext:
         """A fresh server context.
 
@@ -218,7 +226,10 @@ class ServerTLS:
         # 15% of a full mTLS handshake (bench/run.py profile). A client resuming gets a
         # fresh ticket on every resumed connection; trustwire's client needs just one.
         ctx.num_tickets = 1
-        native.set_ticket_keys(ctx, ticket_keys())
+        # Keys derived from this context's own trust (CA and CRL files): contexts trusting
+        # different CAs never open each other's tickets, while workers (and reloads) with
+        # the same files do. A listener re-keys its contexts per reload (net/gate.py).
+        native.set_ticket_keys(ctx, ticket_keys(self._trust_digest()))
         if self.keylog_filename:
             ctx.keylog_filename = self.keylog_filename
         return ctx

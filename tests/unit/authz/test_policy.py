@@ -176,7 +176,8 @@ def test_rules_with_control_characters_are_refused(key: str, value: str) -> None
 
 
 @pytest.mark.parametrize("name", ["a\x00.example.com", " a.example.com", "a b.example.com",
-                                  "ä.example.com", ".example.com", "-.example.com"])
+                                  "ä.example.com", ".example.com", "-.example.com",
+                                  "\u212aey.example.com"])
 def test_a_dns_wildcard_stands_for_a_real_label_only(name: str) -> None:
     """Review finding: *.example.com admitted labels with NUL or spaces (a lenient CA's)."""
     assert not Policy(dns={"*.example.com"}).check(peer(dns=(name,))).allowed
@@ -194,3 +195,8 @@ def test_unicode_dns_patterns_compare_as_a_labels() -> None:
 def test_bad_dns_patterns(pattern: str) -> None:
     with pytest.raises(ConfigError):
         Policy(dns={pattern})
+
+
+def test_a_kelvin_sign_does_not_pass_for_k() -> None:
+    """Review finding: "\\u212aey.example.com".lower() is "key.example.com"."""
+    assert not Policy(dns={"key.example.com"}).check(peer(dns=("\u212aey.example.com",))).allowed
