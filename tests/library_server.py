@@ -10,6 +10,7 @@ reloads on stderr, writes its audit log to HOME/library-audit.jsonl, and relies 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -29,6 +30,7 @@ def main() -> None:
     parser.add_argument("--policy", type=Path)
     parser.add_argument("--reload-interval", type=float, default=0.2)
     args = parser.parse_args()
+    logging.basicConfig(format="trustwire: %(message)s", stream=sys.stderr)  # library notices
     tls = tw.ServerTLS.from_identity(args.home, "server")
     audit = AuditLog.open(str(Path(args.home) / "library-audit.jsonl"))
     server: tw.Server | tw.TunnelServer

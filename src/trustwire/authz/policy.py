@@ -33,6 +33,7 @@ from __future__ import annotations
 import functools
 import hmac
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,7 +76,8 @@ class Decision:
 
 
 def _has_control(value: str) -> bool:
-    return any(ord(c) < 0x20 or ord(c) == 0x7F for c in value)
+    """Control and invisible formatting characters (zero-width, bidi overrides)."""
+    return any(unicodedata.category(c) in ("Cc", "Cf") for c in value)
 
 
 def _text_rule(key: str, value: object) -> str:

@@ -46,7 +46,9 @@ def serve(state: AppState, /, service: str, listen: str, identity_flags: Identit
     limits = limit_flags.limits(max_frame=max_frame)
     name = getattr(handler, "__name__", "service")
 
-    source = TrustSource(tls=tls, policy=policy_flags.policy(), policy_file=policy_flags.policy_file)
+    source = TrustSource(tls=tls, policy=policy_flags.policy(), policy_file=policy_flags.policy_file,
+                         home=state.home if identity_flags.identity else None,
+                         identity=identity_flags.identity)
 
     def make(open_audit: bool) -> tuple[Listener, Reloader | None]:
         server = Server(handler, tls=source, limits=limits, framing=framing,

@@ -57,7 +57,9 @@ def tunnel_server(state: AppState, /, listen: str, target: str, identity_flags: 
     tls = identity_flags.server_tls(state.home)
     policy_now = policy_flags.combined()
     limits = limit_flags.limits()
-    source = TrustSource(tls=tls, policy=policy_flags.policy(), policy_file=policy_flags.policy_file)
+    source = TrustSource(tls=tls, policy=policy_flags.policy(), policy_file=policy_flags.policy_file,
+                         home=state.home if identity_flags.identity else None,
+                         identity=identity_flags.identity)
 
     def make(open_audit: bool) -> tuple[Listener, Reloader | None]:
         tunnel = TunnelServer(target=where, tls=source, limits=limits,
@@ -107,7 +109,9 @@ def tunnel_client(state: AppState, /, listen: str, target: str, identity_flags: 
     tls = identity_flags.client_tls(state.home, server_name)
     pinned = policy_flags.combined()
     limits = limit_flags.limits()
-    source = TrustSource(tls=tls, policy=policy_flags.policy(), policy_file=policy_flags.policy_file)
+    source = TrustSource(tls=tls, policy=policy_flags.policy(), policy_file=policy_flags.policy_file,
+                         home=state.home if identity_flags.identity else None,
+                         identity=identity_flags.identity)
 
     def make(open_audit: bool) -> tuple[Listener, Reloader | None]:
         tunnel = TunnelClient(target=where, tls=source, limits=limits,

@@ -57,10 +57,20 @@ ALERT_CODES: dict[str, int] = {
     "not-yet-valid": native.X509_V_ERR_CERT_NOT_YET_VALID,
     "untrusted-ca": native.X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
     "crl-expired": native.X509_V_ERR_UNSPECIFIED,
+    "crl-not-yet-valid": native.X509_V_ERR_UNSPECIFIED,
     "policy": native.X509_V_ERR_POLICY_REFUSED,
     "no-certificate": native.X509_V_ERR_POLICY_REFUSED,
 }
 """The X509 error a refusal is reported with, and so (through OpenSSL) the TLS alert."""
+
+_STALE_CRL = {
+    native.X509_V_ERR_CRL_HAS_EXPIRED: Decision(
+        False, "revocation cannot be checked: the CRL in force has expired", "crl-expired",
+        "refresh it with `trustwire ca crl`"),
+    native.X509_V_ERR_CRL_NOT_YET_VALID: Decision(
+        False, "revocation cannot be checked: the CRL in force is not valid yet (a clock is "
+        "wrong)", "crl-not-yet-valid", "check the clocks (timedatectl status)"),
+}
 
 _REMEMBERED = 4096
 """Leaf -> root entries kept between a verification and its handshake's end."""
@@ -154,14 +164,14 @@ class Gate:
 
     def _verify(self, error: int, leaf: bytes | None, root: bytes | None) -> int:
         if error:
-            if error == native.X509_V_ERR_CRL_HAS_EXPIRED:
-                # OpenSSL would say "certificate expired": untrue, the peer's is fine.
+            stale = _STALE_CRL.get(error)
+            if stale is not None:
+                # OpenSSL would say "certificate expired" or "bad certificate": untrue, the
+                # peer's certificate is fine; this side's CRL is not.
                 self._local.denial = Denial(
-                    PeerIdentity.from_der(leaf) if leaf is not None else None,
-                    Decision(False, "revocation cannot be checked: the CRL in force has expired",
-                             "crl-expired", "refresh it with `trustwire ca crl`"),
+                    PeerIdentity.from_der(leaf) if leaf is not None else None, stale,
                     verified=False)
-                return ALERT_CODES["crl-expired"]
+                return ALERT_CODES[stale.code]
             if leaf is not None:  # OpenSSL refused the leaf: the log says whom it claims to be
                 self._local.denial = Denial(PeerIdentity.from_der(leaf), None, verified=False)
             return error

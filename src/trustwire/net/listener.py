@@ -136,6 +136,8 @@ class Listener:
                  observer: Observer | None = None, sweep_interval: float = 1.0) -> None:
         self.limits = limits or Limits()
         self.observer = observer
+        self.say: Callable[[str], None] | None = None
+        """Where operator notices go (the CLI's stderr), or None."""
         self.stats = Stats()
         self.sweep_interval = sweep_interval
         self.gate = Gate(material.trust, server_side=self.server_side, stats=self.stats)
@@ -294,7 +296,13 @@ class Listener:
         expires = self.gate.trust.crl_next_update
         if expires is not None and not self._crl_expiry_seen and wall > expires.timestamp():
             self._crl_expiry_seen = True
-            self.rejudge(at=wall)
+            cut = self.rejudge(at=wall)
+            if self.observer is not None:
+                self.observer.crl_expired(expires.isoformat(), cut)
+            if self.say is not None:
+                self.say(f"the CRL in force expired at {expires:%Y-%m-%d %H:%M:%S} UTC: every "
+                         f"client is refused until a fresh one is loaded ({cut} session(s) cut; "
+                         "`trustwire ca crl` writes one)")
         for session in list(self.sessions):
             session.check(now, wall)
         if self._refusal_counts:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import ssl
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,6 +63,9 @@ class Material:
     certificate: CertificateFacts | None = None
     crls: tuple[CrlFacts, ...] = ()
     """The CRLs in force, one per CA."""
+    crl_floors: Mapping[str, CrlFacts] = field(default_factory=dict)
+    """The newest CRL seen from each CA since the listener started, also for CAs whose CRL
+    left the file: no later CRL from that CA may be older."""
     files: tuple[Path, ...] = ()
     """The files behind this material, watched for changes."""
     loaded_at: float = field(default_factory=time.time)

@@ -176,6 +176,10 @@ class AuditObserver:
     def reloaded(self, reason: str, sessions_cut: int) -> None:
         self.log.event("reloaded", reason=reason, sessions_cut=sessions_cut)
 
+    def crl_expired(self, next_update: str, sessions_cut: int) -> None:
+        self.log.event("crl_expired", next_update=next_update, sessions_cut=sessions_cut,
+                       reason="every client is refused until a fresh CRL is loaded")
+
     def reload_failed(self, reason: str, error: str) -> None:
         self.log.event("reload_failed", reason=reason, error=error)
 

@@ -40,9 +40,10 @@ from cryptography.hazmat.primitives import serialization
 
 from trustwire.authz.admission import TrustState
 from trustwire.authz.policy import Policy
-from trustwire.errors import ReloadError, TrustwireError
+from trustwire.errors import InventoryError, ReloadError, TrustwireError
 from trustwire.net.listener import Listener
 from trustwire.net.material import CrlFacts, Material, certificate_facts
+from trustwire.pki.store import Home
 from trustwire.tls.context import ClientTLS, ServerTLS
 
 __all__ = ["ReloadOutcome", "Reloader", "TrustSource", "Watcher", "check_not_older"]
@@ -72,10 +73,12 @@ CLOCK_SKEW = dt.timedelta(minutes=5)
 
 def _load_crls(path: Path, issuers: list[x509.Certificate], now: dt.datetime,
                ) -> tuple[list[x509.CertificateRevocationList], bytes]:
-    """Every CRL in the file (a CA bundle needs one per CA), each checked.
+    """Every CRL in the file from one of our CAs (a CA bundle needs one per CA), each
+    checked. A CRL from a CA we do not trust (any more) is ignored: it can only revoke
+    certificates we refuse anyway, and refusing the reload would keep a removed CA.
 
     Raises:
-        ReloadError: unreadable, no CRL, a CRL not signed by a CA of ours, expired,
+        ReloadError: unreadable, no CRL from our CAs, one with a bad signature, expired,
             issued in the future, or two from the same CA.
     """
     data = _read(path, "the CRL")
@@ -83,6 +86,7 @@ def _load_crls(path: Path, issuers: list[x509.Certificate], now: dt.datetime,
     if not blocks:
         raise ReloadError(f"{path} is not a valid PEM CRL")
     crls: list[x509.CertificateRevocationList] = []
+    others: list[str] = []
     for block in blocks:
         try:
             crl = x509.load_pem_x509_crl(block)
@@ -90,8 +94,12 @@ def _load_crls(path: Path, issuers: list[x509.Certificate], now: dt.datetime,
             raise ReloadError(f"{path} holds a CRL that is not valid PEM") from exc
         name = crl.issuer.rfc4514_string()
         issuer = next((c for c in issuers if c.subject == crl.issuer), None)
-        if issuer is None or not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
-            raise ReloadError(f"the CRL {path} is not signed by this CA (it names {name})")
+        if issuer is None:
+            others.append(name)
+            continue
+        if not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
+            raise ReloadError(f"the CRL {path} from {name} is not signed by that CA's key",
+                              hint="regenerate it with `trustwire ca crl`")
         if crl.next_update_utc is not None and crl.next_update_utc < now:
             raise ReloadError(f"the CRL {path} (from {name}) expired on "
                               f"{crl.next_update_utc:%Y-%m-%d %H:%M} UTC; every client would be "
@@ -105,6 +113,9 @@ def _load_crls(path: Path, issuers: list[x509.Certificate], now: dt.datetime,
             raise ReloadError(f"{path} holds two CRLs from {name}: which one is in force?",
                               hint="keep only the newest one per CA")
         crls.append(crl)
+    if not crls:
+        raise ReloadError(f"the CRL {path} is not signed by this CA (it names "
+                          f"{', '.join(others)})")
     return crls, data
 
 
@@ -195,6 +206,12 @@ class TrustSource:
     tls: ServerTLS | ClientTLS
     policy: Policy = field(default_factory=Policy)
     policy_file: Path | None = None
+    home: Home | None = None
+    """The home the files come from (``--identity``): checked again on every reload (owner,
+    modes), and its inventory's CRL number is the floor no CRL may fall below, so a rollback
+    is refused after a restart too."""
+    identity: str | None = None
+    """The identity's name in ``home``."""
 
     @classmethod
     def of(cls, tls: ServerTLS | ClientTLS, policy: Policy | Path | None) -> TrustSource:
@@ -225,6 +242,8 @@ class TrustSource:
         tls = self.tls
         now = dt.datetime.now(dt.UTC)
         try:
+            if self.home is not None and self.identity is not None:
+                self.home.identity(self.identity)  # the home is still safe to read from
             context = tls.context()
             policy = self.current_policy()
         except TrustwireError as exc:
@@ -235,15 +254,20 @@ class TrustSource:
             _verify_server_chain(tls)
         revoked: set[tuple[str, int]] = set()
         crls: list[CrlFacts] = []
+        floors = dict(current.crl_floors) if current is not None else {}
         crl_bytes = b""
         if tls.crl is not None:
             loaded, crl_bytes = _load_crls(tls.crl, chain + anchors_certs, now)
-            in_force = {c.issuer: c for c in current.crls} if current is not None else {}
+            issued_by = self._home_floor()
             for crl in loaded:
                 facts = _crl_facts(crl)
-                check_not_older(facts, in_force.get(facts.issuer), tls.crl)
+                check_not_older(facts, floors.get(facts.issuer), tls.crl)
+                _check_home_floor(facts, issued_by.get(facts.issuer), tls.crl)
                 crls.append(facts)
+                floors[facts.issuer] = facts
                 revoked.update((facts.issuer, entry.serial_number) for entry in crl)
+            if current is not None:
+                _check_none_dropped(current, crls, chain + anchors_certs, tls.crl)
         next_updates = [c.next_update for c in crls if c.next_update is not None]
         anchors = {hashlib.sha256(c.public_bytes(serialization.Encoding.DER)).hexdigest():
                    c.subject.rfc4514_string() for c in anchors_certs}
@@ -256,7 +280,44 @@ class TrustSource:
                       if p is not None)
         return Material(context=context, trust=trust, epoch=epoch,
                         certificate=certificate_facts(chain[0]) if chain else None,
-                        crls=tuple(crls), files=files)
+                        crls=tuple(crls), crl_floors=floors, files=files)
+
+    def _home_floor(self) -> dict[str, int]:
+        """The newest CRL number the home's CA signed, by the CA's name (empty without a home)."""
+        if self.home is None or not self.home.index_path.exists():
+            return {}  # a server given copies of the certificates, without the inventory
+        try:
+            with self.home.inventory() as inventory:
+                number = inventory.crl_number()
+            signer = self.home.intermediate_cert() or self.home.root_cert()
+        except InventoryError:
+            return {}  # unreadable: the in-process floors still hold
+        except TrustwireError as exc:
+            raise ReloadError(exc.message, hint=exc.hint) from exc
+        return {signer.subject.rfc4514_string(): number}
+
+
+def _check_home_floor(facts: CrlFacts, floor: int | None, path: Path) -> None:
+    if floor is None or (facts.number is not None and facts.number >= floor):
+        return
+    shown = "no number" if facts.number is None else f"number {facts.number}"
+    raise ReloadError(f"the CRL {path} has {shown}, but the CA has signed number {floor}: it is "
+                      "an older CRL put back (that could un-revoke certificates)",
+                      hint="regenerate it with `trustwire ca crl`")
+
+
+def _check_none_dropped(current: Material, crls: list[CrlFacts],
+                        issuers: list[x509.Certificate], path: Path) -> None:
+    """A CA still trusted must keep a CRL: dropping it, then putting an older one back,
+    would roll its revocations back in two steps."""
+    still_trusted = {c.subject.rfc4514_string() for c in issuers}
+    present = {c.issuer for c in crls}
+    for facts in current.crls:
+        if facts.issuer in still_trusted and facts.issuer not in present:
+            raise ReloadError(f"the CRL file {path} no longer holds a CRL from {facts.issuer}, "
+                              "which is still trusted",
+                              hint="keep its newest CRL in the file (or remove the CA from the "
+                                   "bundle first)")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import resource
 import signal
@@ -32,6 +33,8 @@ from trustwire.ops.endpoint import StatusEndpoint
 from trustwire.ops.reload import Reloader, Watcher
 
 __all__ = ["Operations", "listen_error", "raise_fd_limit", "run_listener"]
+
+_log = logging.getLogger("trustwire")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,6 +84,7 @@ async def run_listener(
         TrustwireError: the address (or the metrics address) cannot be bound.
     """
     raise_fd_limit()
+    listener.say = say or _log.warning  # a library server's notices go to logging
     try:
         addresses = await listener.start(host, port, sock=sock)
     except OSError as exc:
@@ -96,9 +100,9 @@ async def run_listener(
                 raise listen_error(metrics_host, metrics_port + metrics_port_offset, exc) from exc
             if say is not None:
                 say(f"metrics and status on http://{at[0]}:{at[1]}/")
-        if not listener.inside_handshake and say is not None:
-            say("warning: this Python's ssl module cannot take OpenSSL callbacks, so refusals "
-                "come right after the handshake instead of as TLS alerts")
+        if not listener.inside_handshake:
+            listener.say("warning: this Python's ssl module cannot take OpenSSL callbacks, so "
+                         "refusals come right after the handshake instead of as TLS alerts")
         if announce is not None:
             announce(addresses)
         watcher = None

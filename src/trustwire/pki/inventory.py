@@ -394,6 +394,14 @@ class Inventory:
             )
         ]
 
+    def crl_number(self) -> int:
+        """The number of the newest CRL this CA signed (0 before the first)."""
+        try:
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'crl_number'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from exc
+        return int(row[0]) if row else 0
+
     def next_crl_number(self, db: sqlite3.Connection) -> int:
         """Increment and return the CRL number (RFC 5280: monotonically increasing)."""
         row = db.execute("SELECT value FROM meta WHERE key = 'crl_number'").fetchone()

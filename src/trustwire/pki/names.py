@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 import urllib.parse
 from dataclasses import dataclass
 
@@ -53,10 +54,12 @@ _SPIFFE_SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
 
 
 def _refuse_controls(value: str, what: str) -> None:
-    """Whole-string check: a newline or other control character anywhere is refused, not
-    stripped (a name that prints like another must not become a second one)."""
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-        raise ConfigError(f"invalid {what} {value!r}: it contains a newline or control character")
+    """Whole-string check: a newline, control or invisible formatting character (zero-width,
+    bidi override) anywhere is refused, not stripped: a name that prints like another
+    must not become a second one."""
+    if any(unicodedata.category(c) in ("Cc", "Cf") for c in value):
+        raise ConfigError(f"invalid {what} {value!r}: it contains a newline, control or "
+                          "invisible character")
 
 
 def validate_subject_text(value: str, what: str = "organizational unit") -> str:

@@ -268,6 +268,8 @@ _REFUSALS: dict[str, tuple[str, str]] = {
     "untrusted-ca": ("unknown-ca", "issue a certificate from a CA this side trusts"),
     "crl-expired": ("crl-expired", "regenerate the CRL with `trustwire ca crl`; the listener "
                     "reloads it by itself"),
+    "crl-not-yet-valid": ("crl-not-yet-valid", "check the clocks of this host and the CA "
+                          "(timedatectl status)"),
 }
 
 

@@ -38,7 +38,8 @@ import ssl
 from collections.abc import Callable
 
 __all__ = ["TICKET_KEYS_SIZE", "X509_V_ERR_CERT_HAS_EXPIRED", "X509_V_ERR_CERT_NOT_YET_VALID",
-           "X509_V_ERR_CERT_REVOKED", "X509_V_ERR_CRL_HAS_EXPIRED", "X509_V_ERR_POLICY_REFUSED",
+           "X509_V_ERR_CERT_REVOKED", "X509_V_ERR_CRL_HAS_EXPIRED", "X509_V_ERR_CRL_NOT_YET_VALID",
+           "X509_V_ERR_POLICY_REFUSED",
            "X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY", "X509_V_ERR_UNSPECIFIED",
            "VerifyJudge", "available", "disable_session_cache", "request_ocsp",
            "set_ciphersuites", "set_groups", "set_session_ticket_judge", "set_ticket_keys",
@@ -62,6 +63,9 @@ X509_V_ERR_CERT_NOT_YET_VALID = 9
 """-> bad_certificate."""
 X509_V_ERR_CERT_HAS_EXPIRED = 10
 """-> certificate_expired."""
+X509_V_ERR_CRL_NOT_YET_VALID = 11
+"""OpenSSL's code for a CRL issued in the future (a clock is wrong), reported as
+bad_certificate: remapped to X509_V_ERR_UNSPECIFIED too."""
 X509_V_ERR_CRL_HAS_EXPIRED = 12
 """OpenSSL's own code for an expired CRL, which it reports as certificate_expired: a lie
 to the peer, whose certificate is fine. Remapped to X509_V_ERR_UNSPECIFIED."""

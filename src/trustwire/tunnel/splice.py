@@ -17,8 +17,10 @@ with TCP's semantics:
   other direction keeps flowing. When both directions are done, both close.
 * Truncation: a TCP FIN on the TLS side *without* close_notify is not an end
   of data but a cut stream (an attacker, or a crash, may have dropped the
-  rest): the plain side is reset, so the other end sees a failure, and the
-  log says "truncated".
+  rest): once what arrived before it has reached the other end (our write
+  buffer and the kernel's send queue are empty, or :data:`TRUNCATION_FLUSH`
+  seconds passed), the plain side is reset, so the other end sees a failure
+  after the data, and the log says "truncated".
 * Resets: a side lost with an error is passed on as a TCP reset.
 * Refusals and cuts (the admission decision said no): the plain side is
   aborted and the TLS side closed at once; there is no message boundary to
@@ -28,7 +30,11 @@ with TCP's semantics:
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
+import struct
+import termios
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -53,6 +59,21 @@ __all__ = ["CONNECT_TIMEOUT", "Plain", "Splice", "Target", "failure_reason"]
 
 CONNECT_TIMEOUT = 10.0
 """Seconds to reach the target before giving up on this connection."""
+TRUNCATION_FLUSH = 5.0
+"""Seconds the data before a truncation gets to reach the other end before the reset."""
+
+
+def unsent_bytes(transport: asyncio.BaseTransport) -> int:
+    """Bytes still in the kernel's send queue of ``transport``'s socket (unsent or not yet
+    acknowledged); 0 when that cannot be asked."""
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return 0
+    try:
+        out = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+    except (OSError, ValueError):
+        return 0
+    return int(struct.unpack("i", out)[0])
 
 
 @dataclass(frozen=True)
@@ -141,7 +162,7 @@ class Plain(asyncio.BufferedProtocol):
 class Splice(Session):
     """A TLS side (``tls``) and a plain side (``plain``), spliced."""
 
-    __slots__ = ("_early", "_ending", "_plain_done", "_tls_done", "plain")
+    __slots__ = ("_early", "_ending", "_plain_done", "_tls_done", "_truncated", "plain")
     carries_messages = False
     plain_role = "target"
     """Who is on the plain side, in close reasons."""
@@ -157,6 +178,8 @@ class Splice(Session):
         """Plain bytes that arrived before the TLS side was open (at most one read)."""
         self._ending = False
         """We decided to end this tunnel; later events must not rewrite the reason."""
+        self._truncated = False
+        """The TLS side was cut: the plain side gets a reset once its data is out."""
 
     # -- TLS side -------------------------------------------------------------------------------
 
@@ -169,13 +192,12 @@ class Splice(Session):
         plain = self.plain
         if not clean:
             # A FIN without close_notify: the stream may have been cut short. Pass it on
-            # as a failure, never as a clean end of data.
-            self._ending = True
+            # as a failure, never as a clean end of data, after the data that came first.
+            self._ending = self._truncated = True
             self._reason = (f"truncated: the {self.tls_role} closed without close_notify; "
                             f"the {self.plain_role} connection was reset")
-            if plain is not None:
-                plain.reset()
             self.tls.close()
+            self._reset_when_sent(time.monotonic() + TRUNCATION_FLUSH)
             return
         self._tls_done = True
         if (plain is not None and plain.transport is not None
@@ -193,8 +215,21 @@ class Splice(Session):
         if transport is not None and not transport.is_closing():
             transport.resume_reading()
 
+    def _reset_when_sent(self, deadline: float) -> None:
+        plain = self.plain
+        transport = plain.transport if plain is not None else None
+        if plain is None or transport is None or transport.is_closing():
+            return
+        if (transport.get_write_buffer_size() == 0 and unsent_bytes(transport) == 0) \
+                or time.monotonic() > deadline:
+            plain.reset()
+            return
+        asyncio.get_running_loop().call_later(0.01, self._reset_when_sent, deadline)
+
     def on_closed(self) -> None:
         plain = self.plain
+        if self._truncated:
+            return  # the plain side gets its reset once its data is out
         if plain is not None and plain.transport is not None and not plain.transport.is_closing():
             plain.transport.close()
 

@@ -8,6 +8,7 @@ import dataclasses
 import datetime as dt
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +20,7 @@ from trustwire.net.session import CUT_BOUND, Session
 from trustwire.net.transport import TLS_CLOSED, TLS_OPEN, TLSTransport
 from trustwire.server.server import Server
 from trustwire.services import upper
+from trustwire.tls.context import ClientTLS, ServerTLS
 from trustwire.wire.channel import Channel
 from trustwire.wire.events import RemoteError
 
@@ -250,5 +252,40 @@ def test_an_ipv6_host_counts_as_its_64(pki: Pki) -> None:
         assert extra[3].tls.closed and srv.stats.refused_unauthenticated == 1
         other = connect(srv, pki, source="2001:db8:1:3::1")  # another /64
         assert not other[3].tls.closed
+
+    run(body)
+
+
+def test_a_crl_from_the_future_refuses_truthfully(pki: Pki, tmp_path: Path) -> None:
+    """Second review: a CRL a few minutes ahead (clock skew) was accepted, and then every
+    client got bad_certificate, as if its certificate were at fault."""
+    from cryptography.hazmat.primitives import serialization
+
+    from trustwire.ops.reload import TrustSource
+    from trustwire.pki.crl import build_crl
+    from trustwire.pki.store import Home
+
+    home = Home(tmp_path / "home")
+    home.init_ca(name="skewed CA")
+    from trustwire.pki.ca import CertKind
+    from trustwire.pki.names import SubjectAltNames
+
+    home.issue("server", kind=CertKind.SERVER, sans=SubjectAltNames.parse(dns=["localhost"]))
+    home.issue("alice", kind=CertKind.CLIENT)
+    ahead = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=2)
+    crl = build_crl(home.load_authority(), [], number=5, now=ahead)
+    home.crl_path.write_bytes(crl.public_bytes(serialization.Encoding.PEM))
+
+    async def body() -> None:
+        srv = Server(upper, tls=TrustSource(tls=ServerTLS.from_identity(home, "server")),
+                     sweep_interval=0)
+        app = Client()
+        files = home.identity("alice")  # no CRL: it would refuse the server itself, truthfully
+        client = TLSTransport(ClientTLS(ca=files.ca, cert=files.cert, key=files.key).context(),
+                              app, server_side=False, server_hostname="localhost")
+        protocol = srv._accept()
+        MemoryLink(client, protocol).pump()  # type: ignore[arg-type]
+        assert srv.stats.handshake_failures == {"crl-not-yet-valid": 1}
+        assert "failed" in app.events
 
     run(body)

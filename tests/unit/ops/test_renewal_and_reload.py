@@ -188,3 +188,59 @@ def test_a_crl_without_a_number_cannot_replace_a_numbered_one(home: Home) -> Non
     home.crl_path.write_bytes(plain.public_bytes(serialization.Encoding.PEM))
     with pytest.raises(ReloadError, match="has no number, not newer than number"):
         material(home, current)
+
+
+def test_a_crl_of_a_still_trusted_ca_cannot_be_dropped(tmp_path: Path) -> None:
+    """Second review: dropping CA b's CRL, then putting an older one back, rolled back its
+    revocations in two reloads."""
+    a, _, source, crls = _two_cas(tmp_path)
+    current = source.build()
+    crls.write_bytes(a.crl_path.read_bytes())
+    with pytest.raises(ReloadError, match="no longer holds a CRL from CN=CA b, which is still"):
+        source.build(current)
+
+
+def test_a_removed_cas_crl_is_ignored_and_its_floor_remembered(tmp_path: Path) -> None:
+    """Second review: removing a CA failed while its CRL stayed in the file (so the CA stayed
+    trusted); and the newest CRL seen from it stays the floor if it comes back."""
+    a, b, source, crls = _two_cas(tmp_path)
+    b.issue("bob", kind=CertKind.CLIENT)
+    older_b = b.crl_path.read_bytes()
+    first = source.build()
+    b.revoke("bob")
+    crls.write_bytes(a.crl_path.read_bytes() + b.crl_path.read_bytes())
+    second = source.build(first)
+    bundle = source.tls.ca
+    assert bundle is not None
+    with_b = bundle.read_bytes()
+    bundle.write_bytes(a.ca_cert_path.read_bytes())  # CA b removed, its CRL still in the file
+    third = source.build(second)
+    assert [c.issuer for c in third.crls] == ["CN=CA a"] and len(third.trust.anchors) == 1
+    bundle.write_bytes(with_b)  # CA b back, with its older CRL
+    crls.write_bytes(a.crl_path.read_bytes() + older_b)
+    with pytest.raises(ReloadError, match="from CN=CA b has number .* refusing to roll back"):
+        source.build(third)
+
+
+def test_the_homes_inventory_is_the_floor_across_restarts(home: Home) -> None:
+    """Second review: rollback protection lived in memory; a restarted (or replaced) worker
+    took an old CRL copied back."""
+    older = home.crl_path.read_bytes()
+    home.issue("carol", kind=CertKind.CLIENT)
+    home.revoke("carol")
+    source = TrustSource(tls=ServerTLS.from_identity(home, "server"), home=home,
+                         identity="server")
+    assert source.build().crl is not None
+    home.crl_path.write_bytes(older)
+    with pytest.raises(ReloadError, match="but the CA has signed number 2"):
+        source.build()  # no material in force: a fresh start
+    assert TrustSource(tls=ServerTLS.from_identity(home, "server")).build().crl is not None
+
+
+def test_the_home_is_checked_again_at_each_reload(home: Home) -> None:
+    source = TrustSource(tls=ServerTLS.from_identity(home, "server"), home=home,
+                         identity="server")
+    current = source.build()
+    home.ca_cert_path.chmod(0o666)
+    with pytest.raises(ReloadError, match="can be written by other users"):
+        source.build(current)

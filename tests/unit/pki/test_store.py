@@ -446,7 +446,7 @@ def test_a_ca_certificate_owned_by_another_user_is_refused(home: Home) -> None:
         os.chown(home.ca_cert_path, 0, 0)
 
 
-@pytest.mark.parametrize("ou", ["eng\n", "eng\x1b[31m", "", "x" * 65])
+@pytest.mark.parametrize("ou", ["eng\n", "eng\x1b[31m", "", "x" * 65, "eng\u200b", "eng\u202e"])
 def test_an_organizational_unit_is_checked_whole(home: Home, ou: str) -> None:
     """Review finding: --ou 'eng\\n' was issued as is (and shown raw by cert show)."""
     before = snapshot(home.root)
