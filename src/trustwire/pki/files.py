@@ -58,6 +58,9 @@ def check_owned(path: Path, *, secret: bool = False) -> None:
     nor others, is safe (as OpenSSH's StrictModes demands of ~/.ssh). A directory
     that does not exist yet is fine: we create it 0700.
 
+    A symbolic link is followed, and the directory it points into must pass too: a link
+    into a directory another user controls lets that user swap the file behind it.
+
     Raises:
         StoreError: naming the directory and what is wrong with it.
     """
@@ -67,6 +70,9 @@ def check_owned(path: Path, *, secret: bool = False) -> None:
         return
     except OSError as exc:
         raise store_error(path, exc) from exc
+    if path.is_symlink():
+        target = path.resolve()
+        check_owned(target.parent)
     me = os.geteuid()
     if st.st_uid not in (me, 0):
         raise StoreError(

@@ -453,3 +453,20 @@ def test_an_organizational_unit_is_checked_whole(home: Home, ou: str) -> None:
     with pytest.raises(ConfigError, match="organizational unit"):
         home.issue("eve", kind=CertKind.CLIENT, organizational_unit=ou)
     assert snapshot(home.root) == before
+
+
+def test_a_symlink_into_a_directory_another_user_controls_is_refused(home: Home,
+                                                                    tmp_path: Path) -> None:
+    """Second review: ca.crt linked to a root-owned file in a directory owned by someone else,
+    who could then swap the trust anchor behind the link."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o777)
+    elsewhere.chmod(0o777)
+    (elsewhere / "ca.crt").write_bytes(home.ca_cert_path.read_bytes())
+    home.ca_cert_path.unlink()
+    home.ca_cert_path.symlink_to(elsewhere / "ca.crt")
+    with pytest.raises(StoreError, match="elsewhere can be written by other users"):
+        home.identity("anyone")
+    elsewhere.chmod(0o755)
+    with pytest.raises(PKIError, match="no certificate named"):
+        home.identity("anyone")  # a link into a safe directory is fine
