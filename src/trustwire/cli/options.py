@@ -25,6 +25,7 @@ from trustwire.authz.policy import Policy
 from trustwire.errors import ConfigError
 from trustwire.net.addresses import is_loopback, parse_hostport
 from trustwire.net.listener import Limits
+from trustwire.ops.reload import TrustSource
 from trustwire.ops.runtime import Operations
 from trustwire.pki.store import Home
 from trustwire.tls.context import ClientTLS, Profile, ServerTLS
@@ -169,6 +170,12 @@ class PolicyFlags:
         """
         return Policy.build(cn=self.allow_cn, ou=self.allow_ou, dns=self.allow_dns,
                             uri=self.allow_uri, fingerprint=self.allow_fingerprint)
+
+    def source(self, tls: ServerTLS | ClientTLS, identity: IdentityFlags, home: Home) -> TrustSource:
+        """Where a listener reloads from: ``tls``, these rules and file, and (for
+        ``--identity``) the home, checked at every reload and used as the CRL floor."""
+        return TrustSource(tls=tls, policy=self.policy(), policy_file=self.policy_file,
+                           home=home if identity.identity else None, identity=identity.identity)
 
     def combined(self) -> Policy:
         """Flags and file together, as they are now (checked at start).

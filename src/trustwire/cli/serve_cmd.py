@@ -14,7 +14,7 @@ from trustwire.client.blocking import connect
 from trustwire.errors import ConnectionClosed
 from trustwire.net.addresses import format_addresses
 from trustwire.net.listener import Listener
-from trustwire.ops.reload import Reloader, TrustSource
+from trustwire.ops.reload import Reloader
 from trustwire.server.server import Server
 from trustwire.services import load_service
 from trustwire.wire.frames import DEFAULT_MAX_FRAME
@@ -46,9 +46,7 @@ def serve(state: AppState, /, service: str, listen: str, identity_flags: Identit
     limits = limit_flags.limits(max_frame=max_frame)
     name = getattr(handler, "__name__", "service")
 
-    source = TrustSource(tls=tls, policy=policy_flags.policy(), policy_file=policy_flags.policy_file,
-                         home=state.home if identity_flags.identity else None,
-                         identity=identity_flags.identity)
+    source = policy_flags.source(tls, identity_flags, state.home)
 
     def make(open_audit: bool) -> tuple[Listener, Reloader | None]:
         server = Server(handler, tls=source, limits=limits, framing=framing,

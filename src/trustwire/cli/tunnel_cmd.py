@@ -11,7 +11,7 @@ from trustwire.cli.options import IdentityFlags, LimitFlags, OpsFlags, PolicyFla
 from trustwire.cli.running import observer_for, run_from_cli
 from trustwire.net.addresses import format_addresses, is_loopback
 from trustwire.net.listener import Listener
-from trustwire.ops.reload import Reloader, TrustSource
+from trustwire.ops.reload import Reloader
 from trustwire.tunnel.proxy import TunnelClient, TunnelServer
 from trustwire.tunnel.splice import Target
 
@@ -57,9 +57,7 @@ def tunnel_server(state: AppState, /, listen: str, target: str, identity_flags: 
     tls = identity_flags.server_tls(state.home)
     policy_now = policy_flags.combined()
     limits = limit_flags.limits()
-    source = TrustSource(tls=tls, policy=policy_flags.policy(), policy_file=policy_flags.policy_file,
-                         home=state.home if identity_flags.identity else None,
-                         identity=identity_flags.identity)
+    source = policy_flags.source(tls, identity_flags, state.home)
 
     def make(open_audit: bool) -> tuple[Listener, Reloader | None]:
         tunnel = TunnelServer(target=where, tls=source, limits=limits,
@@ -109,9 +107,7 @@ def tunnel_client(state: AppState, /, listen: str, target: str, identity_flags: 
     tls = identity_flags.client_tls(state.home, server_name)
     pinned = policy_flags.combined()
     limits = limit_flags.limits()
-    source = TrustSource(tls=tls, policy=policy_flags.policy(), policy_file=policy_flags.policy_file,
-                         home=state.home if identity_flags.identity else None,
-                         identity=identity_flags.identity)
+    source = policy_flags.source(tls, identity_flags, state.home)
 
     def make(open_audit: bool) -> tuple[Listener, Reloader | None]:
         tunnel = TunnelClient(target=where, tls=source, limits=limits,

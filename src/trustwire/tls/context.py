@@ -69,7 +69,7 @@ def _process_secret() -> bytes:
     return os.urandom(32)
 
 
-def ticket_keys(epoch: bytes = b"") -> bytes:
+def ticket_keys(epoch: bytes) -> bytes:
     """Session-ticket keys (name, HMAC and AES key, as OpenSSL takes them) for ``epoch``.
 
     A listener passes the digest of the CA bundle and CRL it trusts as the epoch, so
