@@ -122,11 +122,13 @@ backend be
 """
 
 
-def curl_tls(pki: Pki, port: int, local_port: int) -> subprocess.CompletedProcess[str]:
+def curl_tls(pki: Pki, port: int) -> subprocess.CompletedProcess[str]:
+    """curl picks its own source port from a range (a single free_port() can be taken by a
+    parallel test before curl binds it) and reports it on stderr through --write-out."""
     alice = pki.home.identity("alice")
     return subprocess.run(
-        [require_tool("curl"), "-sS", "--max-time", "20", "--local-port", str(local_port),
-         "--cacert", str(alice.ca), "--cert", str(alice.cert), "--key", str(alice.key),
+        [require_tool("curl"), "-sS", "--max-time", "20", "--local-port", "20000-29999",
+         "--write-out", "%{stderr}local_port=%{local_port}\n", "--cacert", str(alice.ca), "--cert", str(alice.cert), "--key", str(alice.key),
          f"https://localhost:{port}/hello.txt"],
         capture_output=True, text=True, timeout=30, check=False)
 
@@ -141,13 +143,13 @@ def test_haproxy_accepts_the_proxy_header_and_logs_the_real_client(pki: Pki, web
         with listener_process(pki.home.root, "tunnel", "server", "--listen", "127.0.0.1:0",
                               "--target", f"127.0.0.1:{port}", "--identity", "server",
                               "--proxy-protocol") as (_, tw):
-            local_port = free_port()
-            result = curl_tls(pki, tw, local_port)
+            result = curl_tls(pki, tw)
             assert result.stdout == "hello from nginx\n", result.stderr
+            local_port = int(result.stderr.rsplit("local_port=", 1)[1])
         with listener_process(pki.home.root, "tunnel", "server", "--listen", "127.0.0.1:0",
                               "--target", f"127.0.0.1:{port}", "--identity", "server") as (_, bare):
             # without the header haproxy's accept-proxy refuses: the header is really parsed
-            assert "hello" not in curl_tls(pki, bare, free_port()).stdout
+            assert "hello" not in curl_tls(pki, bare).stdout
         proc.terminate()
         output = proc.communicate(timeout=10)[0]
     assert f"client=127.0.0.1:{local_port} status=200" in output, output
