@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import socket
 import ssl
 import time
 import warnings
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from trustwire.errors import Diagnosis
+from trustwire.probe.connect import ConnectFailed, open_connection, sni_for
 from trustwire.probe.messages import HandshakeLog, ServerHello
 from trustwire.probe.target import ProbeOptions, ProbeTarget
 from trustwire.tls import native
@@ -121,15 +121,12 @@ def attempt(target: ProbeTarget, ctx: ssl.SSLContext, *, timeout: float, verdict
     a close before any data means refused."""
     result = Attempt()
     try:
-        raw = socket.create_connection((target.host, target.port), timeout=timeout)
-    except OSError as exc:
-        result.connect_error = exc.strerror or str(exc)
-        if isinstance(exc, socket.gaierror):
-            result.connect_error = f"cannot resolve {target.host}: {exc.strerror}"
+        raw = open_connection(target, timeout)
+    except ConnectFailed as exc:
+        result.connect_error = exc.reason
         return result
     result.connected = True
-    sni = target.server_name if not _is_ip(target.server_name) else None
-    tls = ctx.wrap_socket(raw, server_hostname=sni, do_handshake_on_connect=False,
+    tls = ctx.wrap_socket(raw, server_hostname=sni_for(target), do_handshake_on_connect=False,
                           suppress_ragged_eofs=False)
     tls._trustwire_log = result.log  # type: ignore[attr-defined]
     try:
@@ -181,14 +178,6 @@ def _await_verdict(tls: ssl.SSLSocket, result: Attempt, timeout: float, send: by
             grace_until = time.monotonic() + 0.3
     if not result.served and not result.log.ticket_received and result.version == "TLSv1.3":
         result.refused = False  # silence is not refusal: no ticket, no alert, no close
-
-
-def _is_ip(name: str) -> bool:
-    try:
-        socket.inet_pton(socket.AF_INET6 if ":" in name else socket.AF_INET, name)
-    except OSError:
-        return False
-    return True
 
 
 class Runner:

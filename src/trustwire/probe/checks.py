@@ -8,9 +8,7 @@ verdict passes when no check fails.
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import ipaddress
-from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
@@ -18,39 +16,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from trustwire.pki.info import describe_certificate
 from trustwire.pki.lint import Purpose, Severity, lint_certificate
+from trustwire.probe.findings import Check, Status, Verdict, verdict
 from trustwire.probe.observations import VALID_FROM_YOUR_CA, Observations
 from trustwire.probe.profiles import Profile
 
 __all__ = ["Check", "Status", "Verdict", "evaluate", "hostname_matches", "verdict", "weaknesses"]
-
-
-class Status(enum.Enum):
-    PASS = "pass"  # noqa: S105 - a verdict, not a password
-    WARN = "warn"
-    FAIL = "fail"
-    INFO = "info"
-    SKIP = "skip"
-
-
-@dataclass(frozen=True, kw_only=True)
-class Check:
-    id: str
-    section: str
-    title: str
-    status: Status
-    detail: str
-    fix: str | None = None
-
-    def as_json(self) -> dict[str, str | None]:
-        return {"id": self.id, "section": self.section, "title": self.title,
-                "status": self.status.value, "detail": self.detail, "fix": self.fix}
-
-
-@dataclass(frozen=True)
-class Verdict:
-    passed: bool
-    failures: int
-    warnings: int
 
 
 VERSION_LABEL = {"SSLv3": "SSL 3.0", "TLSv1": "TLS 1.0", "TLSv1.1": "TLS 1.1",
@@ -462,9 +432,3 @@ def evaluate(obs: Observations, profile: Profile, now: dt.datetime | None = None
     judge.client_auth()
     judge.http()
     return judge.checks
-
-
-def verdict(checks: list[Check]) -> Verdict:
-    failures = sum(1 for c in checks if c.status is Status.FAIL)
-    warnings = sum(1 for c in checks if c.status is Status.WARN)
-    return Verdict(passed=failures == 0, failures=failures, warnings=warnings)
