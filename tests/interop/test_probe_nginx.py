@@ -17,6 +17,9 @@ from trustwire.pki.ca import CertKind
 from trustwire.pki.keys import KeyType
 from trustwire.pki.names import SubjectAltNames
 from trustwire.pki.store import Home
+from trustwire.probe.identities import mint_identities
+from trustwire.probe.observations import VALID_FROM_YOUR_CA
+from trustwire.probe.target import ProbeOptions
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 Cli = Callable[..., CliResult]
@@ -37,6 +40,8 @@ CONFIGS = {
                      + GOOD_HEADERS),
     "weak": ("weak", 'ssl_protocols TLSv1 TLSv1.1 TLSv1.2; ssl_ciphers "ALL:@SECLEVEL=0";'
              " ssl_prefer_server_ciphers on;"),
+    "required": ("nginx", "ssl_protocols TLSv1.2 TLSv1.3; ssl_verify_client on;"
+                 " ssl_client_certificate {ca};" + GOOD_HEADERS),
     "optional": ("nginx", "ssl_protocols TLSv1.2 TLSv1.3; ssl_verify_client optional;"
                  " ssl_client_certificate {ca};" + GOOD_HEADERS),
     "optional_no_ca": ("nginx", "ssl_protocols TLSv1.2 TLSv1.3; ssl_verify_client optional_no_ca;"
@@ -148,21 +153,55 @@ def test_weak_nginx(cli: Cli, web_home: Home, nginx_sites: dict[str, int]) -> No
     assert report["http"]["verified"] is False  # headers read anyway, and the report says how
 
 
-@pytest.mark.parametrize("site", ["optional", "optional_no_ca"])
-def test_optional_client_verification_is_not_enforcement(
-    cli: Cli, web_home: Home, nginx_sites: dict[str, int], site: str,
+def s_client_outcome(port: int, ca: Path, pair: tuple[Path, Path] | None) -> bool:
+    """What ``openssl s_client`` with this certificate sees: True when nginx refused it
+    (a handshake failure, or an HTTP 400 about the certificate), False when it got the page."""
+    args = [require_tool("openssl"), "s_client", "-connect", f"127.0.0.1:{port}",
+            "-servername", "localhost", "-CAfile", str(ca), "-quiet"]
+    if pair is not None:
+        args += ["-cert", str(pair[0]), "-key", str(pair[1])]
+    done = subprocess.run(args, input="GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+                          capture_output=True, text=True, timeout=30, check=False)
+    if "hello from" in done.stdout:
+        return False
+    assert "400" in done.stdout or done.returncode != 0, (done.stdout, done.stderr)
+    return True
+
+
+@pytest.mark.parametrize(("site", "expected_in"), [
+    ("required", set()),
+    ("optional", {"no certificate"}),
+    ("optional_no_ca", {"no certificate", "a certificate from an unknown CA",
+                        "a certificate without clientAuth (unknown CA)"}),
+])
+def test_client_verification_is_judged_by_what_nginx_answers(
+    cli: Cli, web_home: Home, nginx_sites: dict[str, int], site: str, expected_in: set[str],
+    tmp_path: Path,
 ) -> None:
-    code, report = probe(cli, web_home, nginx_sites[site])
-    assert code == 1
+    """nginx completes every handshake and refuses bad certificates with HTTP 400: the probe's
+    per-case results are what s_client sees with the same kinds of certificate."""
+    port = nginx_sites[site]
+    code, report = probe(cli, web_home, port, "--ca-key", web_home.ca_key_path)
     auth = report["client_auth"]
-    assert auth["requested"] is True and auth["required"] is False
-    got_in = [e["case"] for e in auth["enforcement"] if e["refused"] is False]
-    assert "no certificate" in got_in and "a self-signed certificate" in got_in
+    ours = {e["case"]: e["refused"] for e in auth["enforcement"]}
+    assert ours.pop(VALID_FROM_YOUR_CA) is False
+    assert {case for case, refused in ours.items() if refused is False} == expected_in, \
+        auth["enforcement"]
+    assert None not in ours.values()
     enforced = next(c for c in report["checks"] if c["id"] == "clientauth.enforced")
-    assert enforced["status"] == "fail"
-    assert "does not enforce client authentication" in enforced["detail"]
-    assert "a self-signed certificate got in" in enforced["detail"] or \
-        "a self-signed certificate" in enforced["detail"]
+    assert (enforced["status"] == "pass") == (not expected_in)
+    assert (code == 1) or not expected_in
+    assert auth["required"] is (site == "required")
+    minted = mint_identities(tmp_path, ProbeOptions(ca=web_home.ca_cert_path,
+                                                    ca_key=web_home.ca_key_path), [])
+    theirs = {case: s_client_outcome(port, web_home.ca_cert_path, pair)
+              for case, pair in minted.items()}
+    theirs["no certificate"] = s_client_outcome(port, web_home.ca_cert_path, None)
+    assert theirs.pop(VALID_FROM_YOUR_CA) is False
+    assert theirs == ours
+    if site == "required":
+        refused = next(e for e in auth["enforcement"] if e["case"] == "no certificate")
+        assert "HTTP 400" in refused["detail"] and "certificate" in refused["detail"].lower()
 
 
 @pytest.mark.parametrize("site", ["intermediate", "weak", "modern"])

