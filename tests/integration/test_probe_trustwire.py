@@ -66,7 +66,11 @@ def test_without_our_ca_the_chain_is_untrusted(cli: Cli, mtls_port: int) -> None
     code, report = probe_json(cli, f"localhost:{mtls_port}")
     assert code == 1
     trusted = next(c for c in report["checks"] if c["id"] == "cert.trusted")
-    assert trusted["status"] == "fail" and "not issued by a CA" in trusted["detail"]
+    assert trusted["status"] == "fail"
+    assert trusted["detail"].startswith("issued by a root you do not trust: CN=session CA")
+    assert "the system store (/" in trusted["detail"] and "--ca" in trusted["fix"]
+    chain = next(c for c in report["checks"] if c["id"] == "cert.chain")
+    assert chain["status"] == "pass"  # an untrusted root is not an incomplete chain
 
 
 def test_wrong_name_is_reported(pki: Pki, cli: Cli, mtls_port: int) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -122,3 +123,99 @@ def test_a_single_threaded_strict_server_is_judged_right_at_default_concurrency(
     assert statuses(report)["clientauth.enforced"] == "pass"
     assert not [c for c in report["checks"] if "no verdict" in c["detail"]]
     assert took < 5, took
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def _cert(subject: str, key: rsa.RSAPrivateKey, issuer: x509.Certificate | None,
+          issuer_key: rsa.RSAPrivateKey, *, ca: bool, digest: hashes.HashAlgorithm,
+          aia: str | None = None) -> x509.Certificate:
+    now = dt.datetime.now(dt.UTC)
+    builder = (x509.CertificateBuilder().subject_name(_name(subject))
+               .issuer_name(issuer.subject if issuer else _name(subject)).public_key(key.public_key())
+               .serial_number(x509.random_serial_number())
+               .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=60))
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+               .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+               .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                   issuer_key.public_key()), critical=False))
+    if ca:
+        builder = builder.add_extension(x509.KeyUsage(
+            digital_signature=True, content_commitment=False, key_encipherment=False,
+            data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+            encipher_only=False, decipher_only=False), critical=True)
+    else:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]),
+                                        critical=False).add_extension(
+            x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+    if aia:
+        builder = builder.add_extension(x509.AuthorityInformationAccess([x509.AccessDescription(
+            x509.AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(aia))]),
+            critical=False)
+    return builder.sign(issuer_key, digest)
+
+
+@pytest.fixture(scope="module")
+def chains(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A root, an intermediate and leaves: SHA-1-signed, and naming their issuer by AIA."""
+    tmp = tmp_path_factory.mktemp("chains")
+    keys = {n: rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            for n in ("root", "inter", "leaf")}
+    root = _cert("Chain Root", keys["root"], None, keys["root"], ca=True, digest=hashes.SHA256())
+    inter = _cert("Chain Intermediate", keys["inter"], root, keys["root"], ca=True,
+                  digest=hashes.SHA256())
+    aia_leaf = _cert("localhost", keys["leaf"], inter, keys["inter"], ca=False,
+                     digest=hashes.SHA256(), aia="http://ca.example/inter.crt")
+    pem = serialization.Encoding.PEM
+    files = {"root": root.public_bytes(pem), "inter": inter.public_bytes(pem),
+             "aia": aia_leaf.public_bytes(pem),
+             "key": keys["leaf"].private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()),
+             "inter-key": keys["inter"].private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                                      serialization.NoEncryption())}
+    paths = {}
+    for name, data in files.items():
+        paths[name] = tmp / f"{name}.pem"
+        paths[name].write_bytes(data)
+    # cryptography will not sign with SHA-1 any more; OpenSSL still does
+    openssl = require_tool("openssl")
+    (tmp / "ext.cnf").write_text("basicConstraints=critical,CA:FALSE\nsubjectAltName=DNS:localhost\n"
+                                 "extendedKeyUsage=serverAuth\nsubjectKeyIdentifier=hash\n"
+                                 "authorityKeyIdentifier=keyid\n")
+    subprocess.run([openssl, "req", "-new", "-key", str(paths["key"]), "-subj", "/CN=localhost",
+                    "-out", str(tmp / "leaf.csr")], check=True, capture_output=True)
+    paths["sha1"] = tmp / "sha1.pem"
+    subprocess.run([openssl, "x509", "-req", "-in", str(tmp / "leaf.csr"), "-CA", str(paths["inter"]),
+                    "-CAkey", str(paths["inter-key"]), "-sha1", "-days", "30", "-set_serial", "7",
+                    "-extfile", str(tmp / "ext.cnf"), "-out", str(paths["sha1"])],
+                   check=True, capture_output=True)
+    return paths
+
+
+def test_a_sha1_leaf_is_a_signature_finding_not_a_chain_order_one(cli: Cli, chains: dict[str, Path]) -> None:
+    with s_server(chains["sha1"], chains["key"], "-cert_chain", str(chains["inter"]),
+                  "-cipher", "DEFAULT:@SECLEVEL=0") as port:
+        _, report = probe(cli, port, "--ca", chains["root"])
+    assert check(report, "cert.chain")["status"] == "pass", check(report, "cert.chain")
+    signature = check(report, "cert.signature")
+    assert signature["status"] == "fail" and "sha1" in signature["detail"].lower()
+    assert sum("sha1" in c["detail"].lower() for c in report["checks"]
+               if c["status"] == "fail" and c["id"] != "cert.strict") == 1
+
+
+def test_an_untrusted_root_is_named_and_a_missing_intermediate_is_told_apart(
+    cli: Cli, pki: Pki, chains: dict[str, Path],
+) -> None:
+    with s_server(chains["aia"], chains["key"], "-cert_chain", str(chains["inter"])) as port:
+        _, report = probe(cli, port, "--ca", pki.home.ca_cert_path)  # another CA entirely
+    trusted = check(report, "cert.trusted")
+    assert trusted["detail"].startswith("issued by a root you do not trust: CN=Chain Root")
+    assert str(pki.home.ca_cert_path) in trusted["detail"]
+    assert check(report, "cert.chain")["status"] == "pass"
+    with s_server(chains["aia"], chains["key"]) as port:  # the intermediate is not sent
+        _, report = probe(cli, port, "--ca", chains["root"])
+    chain = check(report, "cert.chain")
+    assert chain["status"] == "fail" and "intermediate CN=Chain Intermediate is not sent" in chain["detail"]
+    assert "http://ca.example/inter.crt" in chain["detail"]

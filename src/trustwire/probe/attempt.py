@@ -50,6 +50,8 @@ class Attempt:
     """The server ended it with an alert or a close before serving data."""
     timed_out: bool = False
     error: str | None = None
+    verify_code: int | None = None
+    """OpenSSL's X509_V_ERR code when our verification of the server's chain failed."""
     diagnosis: Diagnosis | None = None
     served: bytes = b""
     """What the server sent after the handshake."""
@@ -151,6 +153,7 @@ def attempt(target: ProbeTarget, ctx: ssl.SSLContext, *, timeout: float, verdict
         result.refused = not result.served
         result.ended = True
         result.error = str(getattr(exc, "reason", None) or exc)
+        result.verify_code = getattr(exc, "verify_code", None)
         result.diagnosis = diagnose(exc, role="client")
     finally:
         tls._trustwire_log = None  # type: ignore[attr-defined]

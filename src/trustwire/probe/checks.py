@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from trustwire.pki.info import describe_certificate
 from trustwire.pki.lint import Purpose, Severity, lint_certificate
+from trustwire.probe.chain import TrustProblem, explain_untrusted, out_of_order
 from trustwire.probe.findings import Check, Status, Verdict, verdict
 from trustwire.probe.observations import VALID_FROM_YOUR_CA, Observations
 from trustwire.probe.profiles import Profile
@@ -220,9 +221,9 @@ class _Judge:
             self.add("cert.trusted", section, "Trusted", Status.PASS,
                      "the chain verifies strictly against the trust store")
         elif self.obs.trusted is False:
-            self.add("cert.trusted", section, "Trusted", Status.FAIL,
-                     f"the chain does not verify: {self.obs.trust_error}",
-                     fix="serve the full chain from a trusted CA (or pass --ca for a private one)")
+            problem = self._trust_problem()
+            self.add("cert.trusted", section, "Trusted", Status.FAIL, problem.detail,
+                     fix=problem.fix)
         name = self.obs.target.server_name
         if hostname_matches(leaf, name):
             self.add("cert.hostname", section, "Name", Status.PASS, f"valid for {name}")
@@ -280,24 +281,23 @@ class _Judge:
                      fix="enable OCSP stapling (nginx: ssl_stapling on;)"
                      if self.profile.ocsp_staple else None)
 
+    def _trust_problem(self) -> TrustProblem:
+        return explain_untrusted(self.obs.chain, self.obs.trust_code, self.obs.trust_error,
+                                 self.obs.trust_store)
+
     def _chain_order(self, section: str, chain: list[x509.Certificate]) -> None:
-        for index in range(len(chain) - 1):
+        index = out_of_order(chain)
+        if index is not None:
             child, parent = chain[index], chain[index + 1]
-            try:
-                child.verify_directly_issued_by(parent)
-            except Exception:
-                self.add("cert.chain", section, "Chain order", Status.FAIL,
-                         f"certificate {index + 1} ({child.subject.rfc4514_string()}) is not issued "
-                         f"by the next one ({parent.subject.rfc4514_string()})",
-                         fix="send the leaf first, then each issuer in order")
-                return
-        last = chain[-1]
-        incomplete = last.issuer != last.subject and self.obs.trusted is False and (
-            "issuer" in (self.obs.trust_error or ""))
-        if incomplete:
+            self.add("cert.chain", section, "Chain order", Status.FAIL,
+                     f"certificate {index + 1} ({child.subject.rfc4514_string()}) is not issued "
+                     f"by the next one ({parent.subject.rfc4514_string()})",
+                     fix="send the leaf first, then each issuer in order")
+            return
+        if self.obs.trusted is False and self._trust_problem().kind == "incomplete":
             self.add("cert.chain", section, "Chain", Status.FAIL,
-                     f"incomplete: the issuer of {last.subject.rfc4514_string()} is neither sent "
-                     "nor trusted", fix="add the missing intermediate to the served chain")
+                     self._trust_problem().detail,
+                     fix="add the missing intermediate to the served chain")
         else:
             self.add("cert.chain", section, "Chain", Status.PASS,
                      f"{len(chain)} certificate(s), in order")

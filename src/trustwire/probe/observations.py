@@ -48,6 +48,10 @@ class Observations:
     chain: list[x509.Certificate] = field(default_factory=list)
     trusted: bool | None = None
     trust_error: str | None = None
+    trust_code: int | None = None
+    """OpenSSL's X509_V_ERR code for ``trust_error``."""
+    trust_store: str | None = None
+    """What the chain was verified against: the --ca file, or the system store's path."""
     ocsp_stapled: bool | None = None
     client_auth_requested: bool | None = None
     client_auth_required: bool | None = None

@@ -212,10 +212,17 @@ def scan_certificate(runner: Runner, obs: Observations) -> None:
     if obs.ocsp_stapled is None:
         obs.untested.append(("OCSP stapling", "this Python cannot ask for a stapled response"))
     verify = results["verify"]
+    obs.trust_store = str(runner.options.ca) if runner.options.ca else _system_store()
     if verify.diagnosis is not None and verify.error == "CERTIFICATE_VERIFY_FAILED":
         obs.trusted = False
         obs.trust_error = verify.diagnosis.why
+        obs.trust_code = verify.verify_code
     elif verify.log.first(11) is not None:  # the chain arrived and verification did not object
         obs.trusted = True
     obs.client_auth_requested = results["chain"].log.certificate_requested or (
         verify.log.certificate_requested)
+
+
+def _system_store() -> str:
+    paths = ssl.get_default_verify_paths()
+    return f"the system store ({paths.cafile or paths.capath or paths.openssl_cafile})"
