@@ -40,6 +40,8 @@ CONFIGS = {
                      + GOOD_HEADERS),
     "weak": ("weak", 'ssl_protocols TLSv1 TLSv1.1 TLSv1.2; ssl_ciphers "ALL:@SECLEVEL=0";'
              " ssl_prefer_server_ciphers on;"),
+    "compressed": ("nginx", "ssl_protocols TLSv1.2 TLSv1.3; default_type text/plain; gzip on;"
+                   " gzip_types text/plain; gzip_min_length 1;" + GOOD_HEADERS),
     "required": ("nginx", "ssl_protocols TLSv1.2 TLSv1.3; ssl_verify_client on;"
                  " ssl_client_certificate {ca};" + GOOD_HEADERS),
     "optional": ("nginx", "ssl_protocols TLSv1.2 TLSv1.3; ssl_verify_client optional;"
@@ -229,6 +231,16 @@ def test_sslyze_agrees(cli: Cli, web_home: Home, nginx_sites: dict[str, int], si
         dt.datetime.fromisoformat(leaf["not_valid_after"].replace("Z", "+00:00")).isoformat()
     validity = next(c for c in ours["checks"] if c["id"] == "cert.validity")
     assert (validity["status"] == "fail") == expired
+
+
+@pytest.mark.parametrize(("site", "status"), [("compressed", "warn"), ("intermediate", "pass")])
+def test_http_compression_is_breach_exposure(cli: Cli, web_home: Home, nginx_sites: dict[str, int],
+                                             site: str, status: str) -> None:
+    _, report = probe(cli, web_home, nginx_sites[site])
+    assert statuses(report)["http.compression"] == status
+    assert (report["http"]["headers"].get("content-encoding") == "gzip") == (status == "warn")
+    untested = {u["what"] for u in report["untested"]}
+    assert "HTTP to HTTPS redirect" in untested  # --check-redirect was not given
 
 
 def test_check_redirect(cli: Cli, web_home: Home, nginx_sites: dict[str, int]) -> None:

@@ -219,3 +219,51 @@ def test_an_untrusted_root_is_named_and_a_missing_intermediate_is_told_apart(
     chain = check(report, "cert.chain")
     assert chain["status"] == "fail" and "intermediate CN=Chain Intermediate is not sent" in chain["detail"]
     assert "http://ca.example/inter.crt" in chain["detail"]
+
+
+OAKLEY_GROUP_2 = int(  # RFC 2409's 1024-bit MODP prime: weak, and instant to load (no dhparam run)
+    "FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74020BBEA63B139B22514A0879"
+    "8E3404DDEF9519B3CD3A431B302B0A6DF25F14374FE1356D6D51C245E485B576625E7EC6F44C42E9A637ED6B"
+    "0BFF5CB6F406B7EDEE386BFB5A899FA5AE9F24117C4B1FE649286651ECE65381FFFFFFFFFFFFFFFF", 16)
+
+
+@pytest.mark.parametrize(("bits", "status"), [(1024, "fail"), (2048, "pass")])
+def test_dh_parameters_are_measured_against_the_profile(
+    cli: Cli, rsa_server: tuple[Path, Path], tmp_path: Path, bits: int, status: str,
+) -> None:
+    params = tmp_path / "dh.pem"
+    if bits == 1024:
+        from cryptography.hazmat.primitives.asymmetric import dh
+        params.write_bytes(dh.DHParameterNumbers(OAKLEY_GROUP_2, 2).parameters().parameter_bytes(
+            serialization.Encoding.PEM, serialization.ParameterFormat.PKCS3))
+    else:
+        subprocess.run([require_tool("openssl"), "genpkey", "-genparam", "-algorithm", "DH",
+                        "-pkeyopt", "group:ffdhe2048", "-out", str(params)], check=True)
+    profile = tmp_path / "dhe.toml"
+    profile.write_text('name = "dhe"\nbase = "intermediate"\n'
+                       'ciphers = ["DHE-RSA-AES128-GCM-SHA256"]\n')
+    with s_server(*rsa_server, "-tls1_2", "-cipher", "DHE-RSA-AES128-GCM-SHA256:@SECLEVEL=0",
+                  "-dhparam", str(params)) as port:
+        _, report = probe(cli, port, "--profile", profile)
+    assert report["key_exchange"]["dh_param_size"] == bits
+    found = check(report, "kex.dh_size")
+    assert found["status"] == status and f"{bits}-bit" in found["detail"]
+    if status == "fail":
+        assert "2048" in found["detail"] and "ssl_dhparam" in found["fix"]
+
+
+@pytest.mark.parametrize(("ciphers", "status"), [
+    ("AES128-SHA:ECDHE-RSA-AES128-GCM-SHA256", "fail"),
+    ("ECDHE-RSA-AES128-GCM-SHA256:AES128-SHA", "info"),
+])
+def test_the_server_order_is_shown_and_a_weak_first_suite_is_flagged(
+    cli: Cli, rsa_server: tuple[Path, Path], ciphers: str, status: str,
+) -> None:
+    with s_server(*rsa_server, "-tls1_2", "-serverpref", "-cipher", ciphers) as port:
+        _, report = probe(cli, port)
+    assert report["server_enforces_order"] is True
+    assert report["server_cipher_order"] == ciphers.split(":")
+    order = check(report, "ciphers.server_order")
+    assert order["status"] == status and ciphers.replace(":", ", ") in order["detail"]
+    if status == "fail":
+        assert "picks AES128-SHA" in order["detail"] and "over ECDHE-RSA-AES128-GCM-SHA256" in order["detail"]

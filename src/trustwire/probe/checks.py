@@ -173,13 +173,34 @@ class _Judge:
                      else "every accepted suite uses ephemeral key exchange",
                      fix="use only ECDHE suites" if no_fs else None)
         if self.obs.server_order is not None:
-            enforced = self.obs.server_order
-            status = Status.INFO
-            if profile.server_preferred_order and not enforced:
-                status = Status.WARN
+            self._order(section)
+
+    def _order(self, section: str) -> None:
+        enforced, order = self.obs.server_order, self.obs.server_cipher_order
+        if not enforced:
+            status = Status.WARN if self.profile.server_preferred_order else Status.INFO
             self.add("ciphers.server_order", section, "Suite order", status,
-                     "the server enforces its own order" if enforced
-                     else "the server follows the client's preference")
+                     "the server follows the client's preference")
+            return
+        weak = {name: reasons for name in order
+                if (reasons := weaknesses(self._tls12_suite(name), self.profile))}
+        strong = [name for name in order if name not in weak]
+        shown = f"the server enforces its own order: {', '.join(order)}" if order else \
+            "the server enforces its own order"
+        for index, name in enumerate(order):
+            later = [s for s in strong if order.index(s) > index]
+            if name in weak and later:
+                self.add("ciphers.server_order", section, "Suite order", Status.FAIL,
+                         f"{shown}; it picks {name} ({', '.join(weak[name])}) over {later[0]} "
+                         "when a client offers both",
+                         fix=f"put strong suites first (nginx: ssl_ciphers with {later[0]} "
+                             "ahead; or ssl_prefer_server_ciphers off)")
+                return
+        self.add("ciphers.server_order", section, "Suite order", Status.INFO, shown)
+
+    def _tls12_suite(self, name: str) -> dict[str, Any]:
+        return next((c for c in self.obs.ciphers.get("TLSv1.2", []) if c["name"] == name),
+                    {"name": name})
 
     def groups(self) -> None:
         section = "Key exchange"
@@ -197,13 +218,31 @@ class _Judge:
         else:
             self.add("groups.profile", section, "Groups", Status.PASS,
                      f"accepted: {', '.join(accepted)}")
-        if extra:
-            self.add("groups.extra", section, "Groups outside the profile", Status.WARN,
-                     f"also accepted: {', '.join(extra)}",
-                     fix="limit groups to X25519, P-256 and P-384")
+        if extra:  # the profile lists the groups it allows: any other is a failure
+            self.add("groups.extra", section, "Groups outside the profile", Status.FAIL,
+                     f"also accepted: {', '.join(extra)} (the profile allows "
+                     f"{', '.join(self.profile.tls_curves)})",
+                     fix=f"offer only {':'.join(self.profile.tls_curves)} (nginx: ssl_ecdh_curve)")
         if untested:
             self.add("groups.untested", section, "Groups not tested", Status.SKIP,
                      f"the local OpenSSL cannot offer {', '.join(untested)}")
+        self._sizes(section)
+
+    def _sizes(self, section: str) -> None:
+        dh, ec = self.obs.dh_param_size, self.obs.ecdh_param_size
+        want_dh, want_ec = self.profile.dh_param_size, self.profile.ecdh_param_size
+        if dh is not None:
+            small = want_dh is not None and dh < want_dh
+            self.add("kex.dh_size", section, "DH parameters", Status.FAIL if small else Status.PASS,
+                     f"{dh}-bit DH prime" + (f", under the profile's {want_dh}" if small else ""),
+                     fix=f"use {want_dh}-bit or larger DH parameters (the RFC 7919 ffdhe groups; "
+                         "nginx: ssl_dhparam) or drop DHE suites" if small else None)
+        if ec is not None:
+            small = want_ec is not None and ec < want_ec
+            self.add("kex.ecdh_size", section, "ECDH group size",
+                     Status.FAIL if small else Status.PASS,
+                     f"smallest group: {ec} bits" + (f", under the profile's {want_ec}" if small else ""),
+                     fix="offer only X25519, P-256 and P-384" if small else None)
 
     def certificate(self) -> None:
         section = "Certificate"
@@ -275,11 +314,19 @@ class _Judge:
         elif self.obs.ocsp_stapled:
             self.add("cert.ocsp", section, "OCSP stapling", Status.PASS, "a response is stapled")
         else:
-            self.add("cert.ocsp", section, "OCSP stapling",
-                     Status.WARN if self.profile.ocsp_staple else Status.INFO,
-                     "no OCSP response is stapled",
-                     fix="enable OCSP stapling (nginx: ssl_stapling on;)"
-                     if self.profile.ocsp_staple else None)
+            # The profile asks for stapling; a certificate that names no OCSP responder
+            # (a private CA's, usually) has nothing to staple, so that is not the server's fault.
+            responder = _ocsp_responder(chain[0])
+            if self.profile.ocsp_staple and responder:
+                self.add("cert.ocsp", section, "OCSP stapling", Status.FAIL,
+                         f"no OCSP response is stapled, though the certificate names the "
+                         f"responder {responder} and the profile requires stapling",
+                         fix="enable OCSP stapling (nginx: ssl_stapling on; ssl_stapling_verify on;)")
+            else:
+                self.add("cert.ocsp", section, "OCSP stapling", Status.INFO,
+                         "no OCSP response is stapled" + (
+                             "; the certificate names no OCSP responder, so there is nothing "
+                             "to staple" if not responder else ""))
 
     def _trust_problem(self) -> TrustProblem:
         return explain_untrusted(self.obs.chain, self.obs.trust_code, self.obs.trust_error,
@@ -402,6 +449,16 @@ class _Judge:
         self.add("http.framing", section, "Clickjacking protection",
                  Status.PASS if frame else Status.WARN, frame or "no X-Frame-Options or "
                  "frame-ancestors", fix=None if frame else "send X-Frame-Options: DENY")
+        encoding = obs.http_headers.get("content-encoding", "").strip().lower()
+        if encoding and encoding != "identity":
+            self.add("http.compression", section, "HTTP compression (BREACH)", Status.WARN,
+                     f"the response is compressed (Content-Encoding: {encoding}) for a request "
+                     "that accepts gzip: a page that reflects input next to a secret leaks it "
+                     "to BREACH", fix="turn off compression for pages with secrets (nginx: "
+                     "gzip off;) or mask secrets per response")
+        else:
+            self.add("http.compression", section, "HTTP compression (BREACH)", Status.PASS,
+                     "the response is not compressed, though the request accepts gzip")
         if obs.redirect is not None:
             status, location = obs.redirect
             ok = status in (301, 302, 307, 308) and bool(location and location.startswith("https://"))
@@ -409,6 +466,15 @@ class _Judge:
                      Status.PASS if ok else Status.FAIL,
                      f"{status} -> {location}" if status else str(location),
                      fix=None if ok else "redirect http:// to https:// with 301")
+
+
+def _ocsp_responder(cert: x509.Certificate) -> str | None:
+    try:
+        access = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    except x509.ExtensionNotFound:
+        return None
+    return next((str(d.access_location.value) for d in access
+                 if d.access_method == x509.AuthorityInformationAccessOID.OCSP), None)
 
 
 def _max_age(header: str) -> int | None:

@@ -34,6 +34,7 @@ from trustwire.probe.tls_scan import (
     scan_certificate,
     scan_ciphers,
     scan_groups,
+    scan_key_sizes,
     scan_versions,
 )
 
@@ -62,6 +63,7 @@ def collect(target: ProbeTarget, options: ProbeOptions,
         scan_versions(runner, obs)
         scan_ciphers(runner, obs)
         scan_groups(runner, obs)
+        scan_key_sizes(runner, obs)
         scan_certificate(runner, obs)
         check_client_auth(runner, obs)
         if target.https:

@@ -43,8 +43,9 @@ def check_http(runner: Runner, obs: Observations) -> None:
         connection = http.client.HTTPSConnection(target.host, target.port, context=ctx,
                                                  timeout=options.timeout)
         try:
-            connection.request("GET", target.path, headers={"Host": target.server_name,
-                                                            "User-Agent": "trustwire-probe"})
+            connection.request("GET", target.path, headers={
+                "Host": target.server_name, "User-Agent": "trustwire-probe",
+                "Accept-Encoding": "gzip, deflate, br"})  # does it compress? (BREACH)
             response = connection.getresponse()
             obs.http_status = response.status
             obs.http_headers = {k.lower(): v for k, v in response.getheaders()}
@@ -58,8 +59,11 @@ def check_http(runner: Runner, obs: Observations) -> None:
             break
         finally:
             connection.close()
-        runner.progress(1)
-    if options.check_redirect:
+    runner.progress(1)
+    if not options.check_redirect:
+        obs.untested.append(("HTTP to HTTPS redirect", "not checked: pass --check-redirect "
+                                                       "(and --http-port if not 80)"))
+    else:
         plain = http.client.HTTPConnection(target.host, options.http_port, timeout=options.timeout)
         try:
             plain.request("GET", target.path, headers={"Host": target.server_name})

@@ -14,7 +14,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-__all__ = ["GROUP_NAMES", "HandshakeLog", "ServerHello", "parse_server_hello"]
+__all__ = ["GROUP_BITS", "GROUP_NAMES", "HandshakeLog", "ServerHello", "parse_server_hello"]
 
 CLIENT_HELLO, SERVER_HELLO, NEW_SESSION_TICKET = 1, 2, 4
 CERTIFICATE, SERVER_KEY_EXCHANGE, CERTIFICATE_REQUEST, CERTIFICATE_STATUS = 11, 12, 13, 22
@@ -122,6 +122,26 @@ def parse_server_key_exchange_group(message: bytes) -> str | None:
     return None
 
 
+def parse_server_key_exchange_dh_bits(message: bytes) -> int | None:
+    """TLS <= 1.2 DHE: the size in bits of the server's prime ``dh_p`` (its first field)."""
+    body = message[4:]
+    if len(body) < 3:
+        return None
+    length = _u16(body, 0)
+    prime = body[2:2 + length]
+    if length == 0 or len(prime) < length:
+        return None
+    return int.from_bytes(prime, "big").bit_length()
+
+
+GROUP_BITS = {"secp256r1": 256, "secp384r1": 384, "secp521r1": 521, "x25519": 256, "x448": 448,
+              "X25519MLKEM768": 256, "ffdhe2048": 2048, "ffdhe3072": 3072, "ffdhe4096": 4096,
+              "ffdhe6144": 6144, "ffdhe8192": 8192}
+"""Key exchange strength per group, in the units profiles use: an EC group's field size
+(X25519 counts as 256, like P-256, as Mozilla's ``ecdh_param_size`` does), a finite-field
+group's prime size."""
+
+
 @dataclass
 class HandshakeLog:
     """Messages seen in one handshake, by direction."""
@@ -174,6 +194,10 @@ class HandshakeLog:
         if status is not None and ocsp is None:
             ocsp = _ocsp_from_status(status[4:])
         return certs, ocsp
+
+    def dh_bits(self) -> int | None:
+        kx = self.first(SERVER_KEY_EXCHANGE)
+        return parse_server_key_exchange_dh_bits(kx) if kx is not None else None
 
     def group(self) -> str | None:
         hello = self.server_hello()

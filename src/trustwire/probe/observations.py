@@ -44,7 +44,13 @@ class Observations:
     versions: dict[str, Support] = field(default_factory=dict)
     ciphers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     server_order: bool | None = None
+    server_cipher_order: list[str] = field(default_factory=list)
+    """TLS 1.2 suites in the server's order of preference (when it enforces one)."""
     groups: dict[str, Support] = field(default_factory=dict)
+    dh_param_size: int | None = None
+    """Bits of the smallest DH prime the server used (DHE suites or ffdhe groups)."""
+    ecdh_param_size: int | None = None
+    """Bits of the smallest elliptic-curve group it accepted."""
     chain: list[x509.Certificate] = field(default_factory=list)
     trusted: bool | None = None
     trust_error: str | None = None

@@ -43,6 +43,10 @@ class Profile:
     certificate_curves: tuple[str, ...]
     certificate_signatures: tuple[str, ...]
     rsa_key_size: int | None
+    dh_param_size: int | None
+    """Smallest DH prime, in bits (None: DHE is not part of the profile)."""
+    ecdh_param_size: int | None
+    """Smallest elliptic-curve group, in bits."""
     maximum_certificate_lifespan: int
     """Days."""
     hsts_min_age: int
@@ -61,7 +65,8 @@ PROFILES: dict[str, Profile] = {
         tls_versions=("TLSv1.3",), ciphers=(), ciphersuites=_SUITES_13, tls_curves=_CURVES,
         certificate_types=("ecdsa",), certificate_curves=("prime256v1", "secp384r1"),
         certificate_signatures=("ecdsa-with-SHA256", "ecdsa-with-SHA384", "ecdsa-with-SHA512"),
-        rsa_key_size=None, maximum_certificate_lifespan=90, hsts_min_age=63072000,
+        rsa_key_size=None, dh_param_size=None, ecdh_param_size=256,
+        maximum_certificate_lifespan=90, hsts_min_age=63072000,
         ocsp_staple=True, server_preferred_order=False,
     ),
     "intermediate": Profile(
@@ -75,11 +80,13 @@ PROFILES: dict[str, Profile] = {
         certificate_curves=("prime256v1", "secp384r1"),
         certificate_signatures=("sha256WithRSAEncryption", "ecdsa-with-SHA256",
                                 "ecdsa-with-SHA384", "ecdsa-with-SHA512"),
-        rsa_key_size=2048, maximum_certificate_lifespan=366, hsts_min_age=63072000,
+        rsa_key_size=2048, dh_param_size=2048, ecdh_param_size=256,
+        maximum_certificate_lifespan=366, hsts_min_age=63072000,
         ocsp_staple=True, server_preferred_order=False,
     ),
 }
 
+_OPTIONAL_NUMBERS = {"rsa_key_size", "dh_param_size", "ecdh_param_size"}
 _TUPLE_KEYS = {"tls_versions", "ciphers", "ciphersuites", "tls_curves", "certificate_types",
                "certificate_curves", "certificate_signatures"}
 
@@ -112,9 +119,10 @@ def load_profile(spec: str) -> Profile:
                 raise ConfigError(f"{path}: {key} must be a list of strings")
             overrides[key] = tuple(value)
             continue
-        if key == "rsa_key_size":
-            if value is not None and not isinstance(value, int):
-                raise ConfigError(f"{path}: rsa_key_size must be a number")
+        if key in _OPTIONAL_NUMBERS:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"{path}: {key} must be a number of bits",
+                                  hint="leave the key out to keep the base profile's value")
         elif not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
             raise ConfigError(f"{path}: {key} must be a {expected.__name__}")
         overrides[key] = value

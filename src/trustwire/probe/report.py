@@ -41,7 +41,9 @@ def to_json(obs: Observations, profile: Profile, checks: list[Check], result: Ve
                       for v, s in obs.versions.items()],
         "cipher_suites": {v: [c["name"] for c in suites] for v, suites in obs.ciphers.items()},
         "server_enforces_order": obs.server_order,
+        "server_cipher_order": obs.server_cipher_order,
         "groups": [{"name": g, "accepted": s.accepted, "note": s.note} for g, s in obs.groups.items()],
+        "key_exchange": {"dh_param_size": obs.dh_param_size, "ecdh_param_size": obs.ecdh_param_size},
         "certificate": {
             "chain": [describe_certificate(c).as_json() for c in obs.chain],
             "trusted": obs.trusted, "trust_error": obs.trust_error,

@@ -18,6 +18,7 @@ from cryptography import x509
 
 from trustwire.errors import Unreachable
 from trustwire.probe.attempt import Job, Runner, client_context
+from trustwire.probe.messages import GROUP_BITS
 from trustwire.probe.observations import Observations, Support
 from trustwire.tls import native
 
@@ -29,6 +30,7 @@ __all__ = [
     "VERSIONS",
     "check_baseline",
     "scan_certificate",
+    "scan_key_sizes",
     "scan_ciphers",
     "scan_groups",
     "scan_versions",
@@ -170,6 +172,27 @@ def _server_order(runner: Runner, obs: Observations) -> None:
     values = list(chosen.values())
     if None not in values:
         obs.server_order = values[0] == values[1]
+    if obs.server_order:
+        obs.server_cipher_order = _preference_order(runner, tls12)
+
+
+def _preference_order(runner: Runner, suites: list[str]) -> list[str]:
+    """The server's own order of ``suites``: offer them all, note its pick, drop it, again.
+    One handshake per suite, one after the other (each depends on the last)."""
+    by_id = {c["id"] & 0xFFFF: str(c["name"]) for c in _legacy_ciphers()}
+    remaining = list(suites)
+    order: list[str] = []
+    while len(remaining) > 1:
+        offer = ":".join(reversed(remaining)) + ":@SECLEVEL=0"  # our order is not its order
+        hello = runner.one(client_context(minimum="TLSv1_2", maximum="TLSv1_2",
+                                          ciphers=offer)).hello
+        runner.progress(1)
+        pick = by_id.get(hello.cipher_id) if hello is not None else None
+        if pick not in remaining:
+            return []  # no answer, or an answer outside the offer: no order to report
+        order.append(pick)
+        remaining.remove(pick)
+    return order + remaining
 
 
 def scan_groups(runner: Runner, obs: Observations) -> None:
@@ -196,6 +219,27 @@ def scan_groups(runner: Runner, obs: Observations) -> None:
         hello = result.hello
         chosen = result.log.group()
         obs.groups[canonical] = Support(bool(hello and not hello.retry and chosen == canonical))
+
+
+def scan_key_sizes(runner: Runner, obs: Observations) -> None:
+    """The smallest DH prime and EC group the server uses. Needs :func:`scan_ciphers` and
+    :func:`scan_groups` first: one more handshake when the server takes DHE suites."""
+    ec = [GROUP_BITS[g] for g, s in obs.groups.items()
+          if s.accepted and g in GROUP_BITS and not g.startswith("ffdhe")]
+    dh = [GROUP_BITS[g] for g, s in obs.groups.items() if s.accepted and g.startswith("ffdhe")]
+    jobs: list[Job] = []
+    for version, suites in obs.ciphers.items():
+        dhe = [str(c["name"]) for c in suites if c.get("kea") == "kx-dhe"]
+        if dhe and version != "TLSv1.3":
+            attr = dict(VERSIONS)[version]
+            ctx = client_context(minimum=attr, maximum=attr, ciphers=":".join(dhe) + ":@SECLEVEL=0")
+            jobs.append((version, functools.partial(runner.one, ctx)))
+    for _, result in runner.run(jobs):
+        bits = result.log.dh_bits()
+        if bits is not None:
+            dh.append(bits)
+    obs.dh_param_size = min(dh) if dh else None
+    obs.ecdh_param_size = min(ec) if ec else None
 
 
 def scan_certificate(runner: Runner, obs: Observations) -> None:

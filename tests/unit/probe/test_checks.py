@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import replace
 
 import pytest
+from cryptography import x509
 
 from tests.zoo import Spec, build
 from trustwire.probe.checks import Check, Status, evaluate, hostname_matches, verdict, weaknesses
@@ -156,3 +157,58 @@ def test_hostname_matching() -> None:
     assert hostname_matches(cert, "A.TEST.")
     assert hostname_matches(cert, "10.0.0.1")
     assert not hostname_matches(cert, "10.0.0.2")
+
+
+def test_groups_outside_the_profile_fail() -> None:
+    obs = good()
+    obs.groups["secp521r1"] = Support(True)
+    check = by_id(evaluate(obs, INTERMEDIATE, now=NOW), "groups.extra")
+    assert check.status is Status.FAIL and "secp521r1" in check.detail
+    assert check.fix and "ssl_ecdh_curve" in check.fix
+
+
+def test_a_missing_staple_fails_only_when_there_is_a_responder_to_staple_from() -> None:
+    ocsp = x509.AuthorityInformationAccess([x509.AccessDescription(
+        x509.AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier("http://ocsp.example"))])
+    obs = good()
+    obs.ocsp_stapled = False
+    obs.chain = [build(Spec(extra=[(ocsp, False)]))]
+    check = by_id(evaluate(obs, INTERMEDIATE, now=NOW), "cert.ocsp")
+    assert check.status is Status.FAIL and "http://ocsp.example" in check.detail
+    obs.chain = [build(Spec())]
+    check = by_id(evaluate(obs, INTERMEDIATE, now=NOW), "cert.ocsp")
+    assert check.status is Status.INFO and "nothing to staple" in check.detail
+
+
+def test_key_exchange_sizes_are_judged_by_the_profile() -> None:
+    obs = good()
+    obs.dh_param_size, obs.ecdh_param_size = 1024, 256
+    checks = evaluate(obs, INTERMEDIATE, now=NOW)
+    assert by_id(checks, "kex.dh_size").status is Status.FAIL
+    assert by_id(checks, "kex.ecdh_size").status is Status.PASS
+    obs.dh_param_size, obs.ecdh_param_size = 2048, 224
+    checks = evaluate(obs, INTERMEDIATE, now=NOW)
+    assert by_id(checks, "kex.dh_size").status is Status.PASS
+    assert by_id(checks, "kex.ecdh_size").status is Status.FAIL
+
+
+def test_a_weak_suite_preferred_over_a_strong_one_fails() -> None:
+    obs = good()
+    weak = {"name": "AES128-SHA", "kea": "kx-rsa", "auth": "auth-rsa", "symmetric": "aes-128-cbc",
+            "aead": False, "digest": "sha1"}
+    obs.ciphers["TLSv1.2"] = [*GOOD_TLS12, weak]
+    obs.server_order = True
+    obs.server_cipher_order = ["AES128-SHA", "ECDHE-ECDSA-AES128-GCM-SHA256"]
+    check = by_id(evaluate(obs, INTERMEDIATE, now=NOW), "ciphers.server_order")
+    assert check.status is Status.FAIL and "picks AES128-SHA" in check.detail
+    obs.server_cipher_order.reverse()
+    check = by_id(evaluate(obs, INTERMEDIATE, now=NOW), "ciphers.server_order")
+    assert check.status is Status.INFO
+
+
+def test_compressed_https_responses_warn_of_breach() -> None:
+    obs = good(https=True)
+    assert by_id(evaluate(obs, INTERMEDIATE, now=NOW), "http.compression").status is Status.PASS
+    obs.http_headers["content-encoding"] = "gzip"
+    check = by_id(evaluate(obs, INTERMEDIATE, now=NOW), "http.compression")
+    assert check.status is Status.WARN and "BREACH" in check.detail and check.fix
