@@ -136,6 +136,8 @@ def test_intermediate_nginx(cli: Cli, web_home: Home, nginx_sites: dict[str, int
         "ECDHE-ECDSA-CHACHA20-POLY1305"}  # the profile's suites an ECDSA certificate can use
     assert report["server_enforces_order"] is False
     assert report["client_auth"]["requested"] is False
+    attacks = {name: found["vulnerable"] for name, found in report["known_attacks"].items()}
+    assert not any(attacks[name] for name in ("beast", "lucky13", "sweet32", "logjam"))
     code, _ = probe(cli, web_home, nginx_sites["intermediate"], "--profile", "modern")
     assert code == 1  # TLS 1.2 is outside the modern profile
 
@@ -153,6 +155,9 @@ def test_weak_nginx(cli: Cli, web_home: Home, nginx_sites: dict[str, int]) -> No
     assert "ECDHE-RSA-AES128-SHA" in tls10 and "AES128-SHA" in tls10
     assert report["server_enforces_order"] is True
     assert report["http"]["verified"] is False  # headers read anyway, and the report says how
+    attacks = {name: found["vulnerable"] for name, found in report["known_attacks"].items()}
+    assert attacks["beast"] and attacks["lucky13"]  # TLS 1.0 with CBC suites
+    assert found["vuln.beast"] == "warn" and found["vuln.lucky13"] == "warn"
 
 
 def s_client_outcome(port: int, ca: Path, pair: tuple[Path, Path] | None) -> bool:

@@ -13,10 +13,12 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import AuthorityInformationAccessOID
 
 from trustwire.pki.info import describe_certificate
 from trustwire.pki.lint import Purpose, Severity, lint_certificate
 from trustwire.probe.chain import TrustProblem, explain_untrusted, out_of_order
+from trustwire.probe.consequences import judge_consequences
 from trustwire.probe.findings import Check, Status, Verdict, verdict
 from trustwire.probe.observations import VALID_FROM_YOUR_CA, Observations
 from trustwire.probe.profiles import Profile
@@ -474,7 +476,7 @@ def _ocsp_responder(cert: x509.Certificate) -> str | None:
     except x509.ExtensionNotFound:
         return None
     return next((str(d.access_location.value) for d in access
-                 if d.access_method == x509.AuthorityInformationAccessOID.OCSP), None)
+                 if d.access_method == AuthorityInformationAccessOID.OCSP), None)
 
 
 def _max_age(header: str) -> int | None:
@@ -497,4 +499,5 @@ def evaluate(obs: Observations, profile: Profile, now: dt.datetime | None = None
     judge.certificate()
     judge.client_auth()
     judge.http()
+    judge.checks += judge_consequences(obs)
     return judge.checks

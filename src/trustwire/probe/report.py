@@ -17,6 +17,7 @@ from rich.table import Table
 from trustwire import __version__
 from trustwire.pki.info import describe_certificate
 from trustwire.probe.checks import Check, Status, Verdict
+from trustwire.probe.consequences import consequences
 from trustwire.probe.observations import Observations
 from trustwire.probe.profiles import GUIDELINES_HREF, Profile
 
@@ -61,6 +62,7 @@ def to_json(obs: Observations, profile: Profile, checks: list[Check], result: Ve
             "redirect": None if obs.redirect is None else {"status": obs.redirect[0],
                                                             "location": obs.redirect[1]},
         },
+        "known_attacks": {c.name: c.as_json() for c in consequences(obs)},
         "untested": [{"what": what, "why": why} for what, why in obs.untested],
         "checks": [c.as_json() for c in checks],
         "verdict": {"pass": result.passed, "failures": result.failures,
