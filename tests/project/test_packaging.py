@@ -53,8 +53,8 @@ def _wheel_metadata(wheel: Path) -> tuple[set[str], Message]:
 
 def test_sdist_has_license_tests_docs_and_examples(dists: tuple[Path, Path]) -> None:
     names = _sdist_names(dists[0])
-    for path in ("LICENSE", "README.md", "pyproject.toml", "tests/conftest.py",
-                 "docs/operations.md", "docs/benchmarks.png", "examples/hello.py",
+    for path in ("LICENSE", "README.md", "pyproject.toml", "tests/conftest.py", "docs/conf.py", "docs/index.md",
+                 "docs/reasons/expired.md", "docs/operations.md", "docs/benchmarks.png", "examples/hello.py",
                  "src/trustwire/py.typed"):
         assert path in names, path
     assert not [n for n in names if n.startswith("docs/_build") or "__pycache__" in n]
