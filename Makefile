@@ -2,6 +2,7 @@
 #   make demo   set up .venv from nothing and run the tour
 #   make test   set up .venv from nothing, then ruff, mypy --strict, the docs and the whole test suite
 #   make docs   the documentation site in docs/_build/html (warnings are errors, links checked)
+#               and the man page, docs/_build/man/trustwire.1 (alone: make man)
 #   make bench  trustwire against stunnel, haproxy and nginx (~45 min; bench-quick < 5 min),
 #               writing docs/benchmarks.md
 
@@ -10,7 +11,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest docs bench bench-quick bench-tools clean
+.PHONY: demo test lint typecheck pytest docs man bench bench-quick bench-tools clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: python3.11 not found; install it (apt-get install python3 python3-venv)"; exit 1; }
@@ -36,10 +37,13 @@ DOCS_OUT := docs/_build
 
 # -E: read every page each time, so a warning from an unchanged page still fails the build.
 # No intersphinx and no linkcheck builder: the build needs no network.
-docs: $(STAMP)
+docs: $(STAMP) man
 	$(BIN)/sphinx-build -E -W --keep-going -n -q -b html docs $(DOCS_OUT)/html
 	$(BIN)/python docs/tools/checklinks.py $(DOCS_OUT)/html \
 	    --base "$$($(BIN)/python -c 'from trustwire.errors import DOCS_URL; print(DOCS_URL)')"
+
+man: $(STAMP)
+	$(BIN)/python docs/tools/manpage.py $(DOCS_OUT)/man/trustwire.1
 
 test: lint typecheck docs pytest
 
