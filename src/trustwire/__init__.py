@@ -1,6 +1,6 @@
 """trustwire: mutually-authenticated TLS services in Python.
 
-Your own certificate authority (:mod:`trustwire.pki`), servers and clients
+Your own certificate authority (:class:`Home`), servers and clients
 that prove who they are to each other, a tunnel that puts any TCP service
 behind mutual TLS, and a probe that audits any TLS endpoint::
 

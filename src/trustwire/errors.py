@@ -35,14 +35,17 @@ The shape follows STYLE.md::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, get_args
 
 if TYPE_CHECKING:
     from trustwire.identity import PeerIdentity
 
 __all__ = [
+    "DOCS_URL",
+    "REASONS",
     "AccessDenied",
     "Diagnosis",
+    "Reason",
     "CAExists",
     "CANotFound",
     "CSRError",
@@ -72,15 +75,29 @@ __all__ = [
 ]
 
 
+DOCS_URL = "https://trustwire.github.io/trustwire"
+"""Where the documentation site (``make docs``) is published; every link the code
+prints is built from it."""
+
+Reason = Literal[
+    "expired", "not-yet-valid", "unknown-ca", "revoked", "hostname-mismatch",
+    "client-cert-missing", "wrong-eku", "bad-certificate", "name-constraints",
+    "crl-missing", "crl-expired", "crl-not-yet-valid", "policy-denied", "access-revoked",
+    "protocol-too-old", "no-shared-cipher", "handshake-failure", "not-tls", "server-error",
+    "closed", "timeout", "tls-error",
+]
+"""The stable reason codes of a :class:`Diagnosis`; each has a page under
+``DOCS_URL/reasons/``."""
+
+REASONS: tuple[Reason, ...] = get_args(Reason)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Diagnosis:
     """Why a handshake failed, for people (and a code for machines)."""
 
-    reason: str
-    """Stable code: expired, not-yet-valid, unknown-ca, revoked, hostname-mismatch,
-    client-cert-missing, wrong-eku, protocol-too-old, no-shared-cipher, policy-denied,
-    not-tls, crl-expired, crl-missing, name-constraints, bad-certificate, server-error,
-    closed, timeout, tls-error."""
+    reason: Reason
+    """Stable code (one of :data:`REASONS`): for audit logs, metrics and scripts."""
     side: str
     """Which side refused: ``client`` or ``server``."""
     what: str
@@ -96,6 +113,11 @@ class Diagnosis:
         if self.refused:
             return f"{self.what} was refused by the {self.side}: {self.why}"
         return f"{self.what} failed: {self.why}"
+
+    @property
+    def docs_url(self) -> str:
+        """The documentation page for this reason: what it means and what fixes it."""
+        return f"{DOCS_URL}/reasons/{self.reason}.html"
 
     def as_json(self) -> dict[str, str | None]:
         return {"reason": self.reason, "side": self.side, "what": self.what, "why": self.why,
@@ -194,6 +216,11 @@ class HandshakeError(TLSError):
     def __init__(self, diagnosis: Diagnosis) -> None:
         super().__init__(diagnosis.sentence(), hint=diagnosis.fix)
         self.diagnosis = diagnosis
+
+    @property
+    def docs_url(self) -> str:
+        """The documentation page for the diagnosis's reason (``Diagnosis.docs_url``)."""
+        return self.diagnosis.docs_url
 
 
 class AccessDenied(HandshakeError):

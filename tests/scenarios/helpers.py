@@ -11,7 +11,7 @@ def assert_clean_error(result: CliResult, code: int, *fragments: str) -> None:
     lines = result.err.strip().splitlines()
     assert lines, "no error message on stderr"
     assert lines[0].startswith("error: "), result.err
-    assert all(line.startswith(("error: ", "hint: ", "warning: ")) for line in lines), result.err
+    assert all(line.startswith(("error: ", "hint: ", "see: ", "warning: ")) for line in lines), result.err
     assert "Traceback" not in result.err + result.out
     for fragment in fragments:
         assert fragment in lines[0], (fragment, result.err)

@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import CliResult, Pki, run_trustwire
 from tests.scenarios.helpers import assert_clean_error
 from tests.servers import serve_process
+from trustwire.errors import DOCS_URL
 
 Cli = Callable[..., CliResult]
 
@@ -44,11 +45,13 @@ def test_send_reports_refusals_with_diagnosis(pki: Pki) -> None:
         assert code == 1 and err.startswith("error: this client's certificate (CN=mallory) was refused by the "
                                              "server: the server's CRL lists it as revoked")
         assert "hint: get a new certificate" in err and "Traceback" not in err
+        assert err.splitlines()[-1] == f"see: {DOCS_URL}/reasons/revoked.html"  # the reason's page
         code, _, err = send(pki, port, "hi", name="bob")
         assert code == 1 and err.startswith("error: this client's certificate (CN=bob, OU=sales) was "
                                             "refused by the server: the server does not accept "
                                             "this identity")
         assert "alice" not in err  # the allow-list stays on the server
+        assert err.splitlines()[-1] == f"see: {DOCS_URL}/reasons/policy-denied.html"
         code, out, _ = send(pki, port, "hi", name="alice")
         assert (code, out) == (0, "HI\n")
 

@@ -2,7 +2,8 @@
 
 Exit codes (DESIGN.md): 0 success, 1 refused operation or failed check,
 2 usage error. Every error is printed as ``error: <one sentence>`` and, when
-there is one, ``hint: <what to do>`` on stderr; never a traceback (set
+there is one, ``hint: <what to do>`` on stderr; a refused handshake adds
+``see: <url>``, its reason's documentation page. Never a traceback (set
 ``TRUSTWIRE_DEBUG=1`` to see one for an unexpected internal error).
 """
 
@@ -24,7 +25,7 @@ from trustwire.cli.probe_cmd import probe
 from trustwire.cli.renew_cmd import renew
 from trustwire.cli.serve_cmd import send, serve
 from trustwire.cli.tunnel_cmd import tunnel
-from trustwire.errors import TrustwireError
+from trustwire.errors import HandshakeError, TrustwireError
 
 __all__ = ["cli", "main", "run"]
 
@@ -50,10 +51,12 @@ cli.add_command(renew)
 cli.add_command(demo)
 
 
-def _error(message: str, hint: str | None = None) -> None:
+def _error(message: str, hint: str | None = None, see: str | None = None) -> None:
     click.echo(f"error: {message}", err=True)
     if hint:
         click.echo(f"hint: {hint}", err=True)
+    if see:
+        click.echo(f"see: {see}", err=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         _error(exc.format_message())
         return exc.exit_code
     except TrustwireError as exc:
-        _error(exc.message, exc.hint)
+        _error(exc.message, exc.hint, exc.docs_url if isinstance(exc, HandshakeError) else None)
         return exc.exit_code
     except KeyboardInterrupt:
         _error("interrupted")

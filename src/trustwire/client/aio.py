@@ -176,7 +176,7 @@ class AsyncClient:
         """Send one whole message; waits while the server is not reading.
 
         Raises:
-            ConnectionClosed, ConnectionBroken, LocalProtocolError.
+            ConnectionClosed, ConnectionBroken, LocalProtocolError
         """
         if self._error is not None:
             raise self._error
@@ -198,7 +198,8 @@ class AsyncClient:
         """The next whole message.
 
         Raises:
-            ConnectionClosed, AccessDenied / HandshakeError (refused), Timeout, ConnectionBroken.
+            ConnectionClosed, Timeout, ConnectionBroken
+            HandshakeError: the server refused us (AccessDenied: its policy did).
         """
         while not self._messages:
             if self._error is not None:

@@ -126,7 +126,8 @@ class Client:
         """Send one whole message.
 
         Raises:
-            ConnectionClosed, ConnectionBroken, LocalProtocolError (too large / not line-safe).
+            ConnectionClosed, ConnectionBroken
+            LocalProtocolError: the message is too large, or not line-safe.
         """
         if self._closed:
             raise ConnectionClosed("this client is closed")

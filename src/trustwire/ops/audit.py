@@ -93,6 +93,7 @@ class AuditLog:
             pass  # a full disk must not take the server down; metrics still count events
 
     def close(self) -> None:
+        """Flush, then close the descriptor if this log owns it."""
         self.flush()
         if self._owned:
             os.close(self._fd)

@@ -199,7 +199,7 @@ class Home:
         """The CA that signs leaves (the intermediate when there is one), with its key.
 
         Raises:
-            CANotFound, KeyFileError, PassphraseError, PKIError.
+            CANotFound, KeyFileError, PassphraseError, PKIError
         """
         root = self.root_cert()
         if self.has_intermediate():
@@ -225,7 +225,7 @@ class Home:
         """Files for ``--identity NAME``.
 
         Raises:
-            CANotFound, CertificateNotFound, KeyFileError.
+            CANotFound, CertificateNotFound, KeyFileError
         """
         self._require_ca()
         cert, key = self.cert_path(name), self.key_path(name)
@@ -393,7 +393,7 @@ class Home:
         """Issue a leaf with a fresh key, stored as HOME/certs/NAME.{crt,key}.
 
         Raises:
-            NameInUse, CANotFound, PassphraseError, NameConstraintError, StoreError, ConfigError.
+            NameInUse, CANotFound, PassphraseError, NameConstraintError, StoreError, ConfigError
         """
         validate_cert_name(name)
         check_leaf_lifetime(lifetime)
@@ -427,7 +427,7 @@ class Home:
 
         Raises:
             CSRError: unreadable CSR, bad signature, unsupported names or key.
-            NameInUse, NameConstraintError, PassphraseError, StoreError.
+            NameInUse, NameConstraintError, PassphraseError, StoreError
         """
         try:
             if b"-----BEGIN" in csr_data:
@@ -463,7 +463,8 @@ class Home:
         """Revoke a certificate by NAME (its current one) or serial, and regenerate the CRL.
 
         Raises:
-            CertificateNotFound, PKIError (already revoked), PassphraseError, StoreError.
+            CertificateNotFound, PassphraseError, StoreError
+            PKIError: it is already revoked.
         """
         now = now or utcnow()
         with self._locked(), self.inventory() as inventory:
@@ -512,7 +513,8 @@ class Home:
         expires) or, with ``revoke_old``, revoked with reason superseded.
 
         Raises:
-            CertificateNotFound, PKIError (key not in the home), PassphraseError, StoreError.
+            CertificateNotFound, PassphraseError, StoreError
+            PKIError: its key is not in the home.
         """
         now = now or utcnow()
         with self._locked(), self.inventory() as inventory:

@@ -1,6 +1,6 @@
 """Probe reports: a rich screen for people, JSON, SARIF and JUnit for machines.
 
-The JSON schema is documented in docs/probe-json.md; its ``schema`` field
+The JSON schema is documented in docs/probe.md; its ``schema`` field
 (``trustwire.probe/1``) changes only with incompatible changes.
 """
 

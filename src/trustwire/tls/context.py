@@ -192,7 +192,8 @@ class ServerTLS:
         """The identity NAME from a home: its chain and key, the home's root and CRL.
 
         Raises:
-            CANotFound, CertificateNotFound, KeyFileError, StoreError (an unsafe home).
+            CANotFound, CertificateNotFound, KeyFileError
+            StoreError: the home is unsafe.
         """
         files = (home if isinstance(home, Home) else Home(home)).identity(name)
         return cls(cert=files.cert, key=files.key, ca=files.ca,
@@ -271,7 +272,8 @@ class ClientTLS:
         """The identity NAME from a home: its chain and key, the home's root and CRL.
 
         Raises:
-            CANotFound, CertificateNotFound, KeyFileError, StoreError (an unsafe home).
+            CANotFound, CertificateNotFound, KeyFileError
+            StoreError: the home is unsafe.
         """
         files = (home if isinstance(home, Home) else Home(home)).identity(name)
         return cls(ca=files.ca, cert=files.cert, key=files.key, crl=files.crl,

@@ -25,7 +25,7 @@ import ssl
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from trustwire.errors import Diagnosis
+from trustwire.errors import Diagnosis, Reason
 
 __all__ = ["Diagnosis", "Role", "diagnose", "diagnose_eof", "diagnose_refusal", "diagnose_timeout",
            "policy_denied"]
@@ -42,7 +42,7 @@ def _cert_of(side: str) -> str:
 
 
 # X509_V_ERR_* codes (openssl/x509_vfy.h) -> reason
-_VERIFY_CODES: dict[int, str] = {
+_VERIFY_CODES: dict[int, Reason] = {
     2: "unknown-ca", 7: "unknown-ca", 18: "unknown-ca", 19: "unknown-ca", 20: "unknown-ca",
     21: "unknown-ca", 3: "crl-missing", 9: "not-yet-valid", 10: "expired", 11: "crl-not-yet-valid",
     12: "crl-expired", 23: "revoked", 26: "wrong-eku", 47: "name-constraints",
@@ -50,7 +50,7 @@ _VERIFY_CODES: dict[int, str] = {
 }
 
 # Alerts a peer sends when it rejects our certificate or the connection
-_ALERTS: dict[str, str] = {
+_ALERTS: dict[str, Reason] = {
     "TLSV1_ALERT_UNKNOWN_CA": "unknown-ca",
     "SSLV3_ALERT_CERTIFICATE_EXPIRED": "expired",
     "SSLV3_ALERT_CERTIFICATE_REVOKED": "revoked",
@@ -64,7 +64,7 @@ _ALERTS: dict[str, str] = {
     "TLSV1_ALERT_DECRYPT_ERROR": "bad-certificate",
 }
 
-_LOCAL: dict[str, str] = {
+_LOCAL: dict[str, Reason] = {
     "PEER_DID_NOT_RETURN_A_CERTIFICATE": "client-cert-missing",
     "WRONG_VERSION_NUMBER": "not-tls",
     "HTTP_REQUEST": "not-tls",
@@ -257,7 +257,7 @@ def diagnose_timeout(role: Role, seconds: float) -> Diagnosis:
     )
 
 
-_REFUSALS: dict[str, tuple[str, str]] = {
+_REFUSALS: dict[str, tuple[Reason, str]] = {
     "policy": ("policy-denied", "ask the operator to allow it (--allow-cn NAME and friends), or use "
                "an allowed identity"),
     "no-certificate": ("client-cert-missing", "the client must pass --identity NAME "
