@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,10 +28,11 @@ from trustwire.cli.common import (
     resolve_lifetime,
 )
 from trustwire.errors import ConfigError, PKIError
-from trustwire.pki.ca import utcnow
+from trustwire.pki.ca import fingerprint, utcnow
 from trustwire.pki.crl import RevocationReason
+from trustwire.pki.export import P12Encryption, export_pkcs12
 from trustwire.pki.files import atomic_write, ensure_private_dir, staged_writes
-from trustwire.pki.info import describe_certificate
+from trustwire.pki.info import describe_certificate, pin_form
 from trustwire.pki.inventory import Record, State, Status
 from trustwire.pki.keys import KeyType, private_key_pem, signing_hash
 from trustwire.pki.lint import Purpose, Severity, lint_certificate
@@ -173,6 +175,49 @@ def cert_sign(
     _print_issued(record, home.cert_path(record.name), None)
     if out is not None:
         click.echo(f"  copy:        {out}")
+
+
+def _export_passphrase(path: Path | None) -> bytes:
+    """The PKCS#12 passphrase: from the file, else asked for (hidden, twice) on a terminal."""
+    if path is not None:
+        passphrase = read_passphrase(path)
+        assert passphrase is not None  # noqa: S101 - read_passphrase returns bytes for a path
+        return passphrase
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        raise ConfigError("a PKCS#12 file needs a passphrase, and there is no terminal to ask for one",
+                          hint="give --passphrase-file FILE (its first line is the passphrase)")
+    text: str = click.prompt("Passphrase for the PKCS#12 file", hide_input=True,
+                             confirmation_prompt=True, err=True)
+    return text.encode()
+
+
+@cert.command("export")
+@click.argument("name")
+@click.option("--p12", "p12_path", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              metavar="FILE", help="Write a PKCS#12 file (key, certificate, chain; 0600).")
+@click.option("--passphrase-file", type=click.Path(path_type=Path, dir_okay=False),
+              help="File whose first line protects the PKCS#12 file (default: ask on the terminal).")
+@click.option("--legacy", is_flag=True,
+              help="3DES and a SHA-1 MAC, for older Windows, macOS and Java importers "
+                   "(default: AES-256 with PBKDF2/SHA-256 and an HMAC-SHA256 MAC).")
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
+@click.pass_obj
+def cert_export(state: AppState, name: str, p12_path: Path, passphrase_file: Path | None,
+                legacy: bool, as_json: bool) -> None:
+    """Export NAME's key, certificate and chain (to the root) as PKCS#12, friendly name NAME.
+
+    For browsers, the Windows and macOS stores, Java keystores and curl --cert-type P12.
+    """
+    encryption = P12Encryption.LEGACY if legacy else P12Encryption.MODERN
+    passphrase = _export_passphrase(passphrase_file)
+    export = export_pkcs12(state.home, name, p12_path, passphrase=passphrase, encryption=encryption)
+    if as_json:
+        echo_json({"name": name, "file": str(p12_path), "encryption": encryption.value,
+                   "fingerprint": pin_form(fingerprint(export.leaf)),
+                   "chain": [c.subject.rfc4514_string() for c in export.chain]})
+        return
+    click.echo(f"Exported {name} to {p12_path} (0600, {encryption.value} encryption): key, "
+               f"certificate and {len(export.chain)} CA certificate(s).")
 
 
 @cert.command("list")
