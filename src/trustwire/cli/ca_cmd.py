@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 from cryptography.hazmat.primitives import serialization
@@ -25,6 +27,14 @@ from trustwire.pki.inventory import Status
 from trustwire.pki.keys import KeyType
 from trustwire.pki.names import NameConstraints
 from trustwire.pki.store import Home
+from trustwire.pki.truststores import (
+    Action,
+    StoreKind,
+    TrustReport,
+    install_root,
+    trust_stores,
+    uninstall_root,
+)
 
 __all__ = ["ca"]
 
@@ -182,3 +192,67 @@ def ca_export_root(state: AppState, out: Path) -> None:
     dest = state.home.export_root(out)
     click.echo(f"Root key moved to {dest} (0600); the intermediate keeps signing certificates.")
     click.echo("Keep it offline; the home now holds only ca.crt for the root.")
+
+
+def _trust_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed([
+        click.option("--store", "kinds", multiple=True, type=click.Choice([k.value for k in StoreKind]),
+                     help="Only these stores (repeatable; default: system, nss and java)."),
+        click.option("--nss-db", "nss_dbs", multiple=True,
+                     type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
+                     help="Also this NSS database directory (repeatable); Firefox profiles and "
+                          "~/.pki/nssdb are found by themselves."),
+        click.option("--java-store", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
+                     help="Java truststore (password changeit) instead of $JAVA_HOME's cacerts "
+                          "or keytool -cacerts."),
+        click.option("--json", "as_json", is_flag=True, help="Print the report as JSON."),
+    ]):
+        func = option(func)
+    return func
+
+
+def _run_trust(state: AppState, action: Action, kinds: tuple[str, ...], nss_dbs: tuple[Path, ...],
+               java_store: Path | None, as_json: bool) -> int:
+    chosen = [StoreKind(k) for k in kinds] or list(StoreKind)
+    stores = trust_stores(chosen, nss_dbs=nss_dbs, java_store=java_store)
+
+    def announce(kind: StoreKind, plan: str) -> None:
+        click.echo(f"{kind.value}: will {plan}", err=as_json)
+
+    run = install_root if action is Action.INSTALL else uninstall_root
+    report = run(state.home, stores=stores, announce=announce)
+    if as_json:
+        echo_json(report.as_json())
+    else:
+        _print_trust(report)
+    return 0 if report.ok else 1
+
+
+def _print_trust(report: TrustReport) -> None:
+    click.echo(f"{report.action.value} {report.anchor.subject} ({report.anchor.pin}):")
+    for store in report.stores:
+        click.echo(f"  {store.outcome.value:<8} {store.kind.value:<6} {store.location}: {store.detail}")
+        if store.hint:
+            click.echo(f"  {'':<8} {'':<6} hint: {store.hint}")
+
+
+@ca.command("install")
+@_trust_options
+@click.pass_obj
+def ca_install(state: AppState, kinds: tuple[str, ...], nss_dbs: tuple[Path, ...],
+               java_store: Path | None, as_json: bool) -> int:
+    """Trust this home's root CA in the system store, NSS databases (Firefox, Chrome)
+    and Java (as mkcert -install).
+
+    Exit 0 when every store was done or is absent here, 1 when one failed or needs root.
+    """
+    return _run_trust(state, Action.INSTALL, kinds, nss_dbs, java_store, as_json)
+
+
+@ca.command("uninstall")
+@_trust_options
+@click.pass_obj
+def ca_uninstall(state: AppState, kinds: tuple[str, ...], nss_dbs: tuple[Path, ...],
+                 java_store: Path | None, as_json: bool) -> int:
+    """Remove exactly what `ca install` added for this root (by fingerprint); idempotent."""
+    return _run_trust(state, Action.UNINSTALL, kinds, nss_dbs, java_store, as_json)
