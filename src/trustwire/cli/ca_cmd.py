@@ -17,6 +17,7 @@ from trustwire.cli.common import (
     fmt_time,
     out_console,
     passphrase_option,
+    print_table,
     read_passphrase,
 )
 from trustwire.pki.ca import name_constraints_of, utcnow
@@ -134,7 +135,6 @@ def ca_show(state: AppState, as_json: bool) -> None:
     if as_json:
         echo_json(summary)
         return
-    console = out_console()
     root = summary["root"]
     assert isinstance(root, dict)  # noqa: S101
     table = Table(show_header=False, box=None, pad_edge=False)
@@ -146,7 +146,7 @@ def ca_show(state: AppState, as_json: bool) -> None:
                   + ("in the home" if root["key_in_home"] else "offline")
                   + (", encrypted" if summary["key_encrypted"] else ""))
     table.add_row("  valid until", str(root["not_after"]))
-    table.add_row("  sha256", str(root["fingerprint_sha256"]))
+    table.add_row("  fingerprint", str(root["fingerprint"]))
     inter = summary.get("intermediate")
     if isinstance(inter, dict):
         table.add_row("intermediate", str(inter["subject"]))
@@ -161,7 +161,7 @@ def ca_show(state: AppState, as_json: bool) -> None:
     counts = summary["certificates"]
     assert isinstance(counts, dict)  # noqa: S101
     table.add_row("certificates", ", ".join(f"{v} {k}" for k, v in counts.items() if v) or "none")
-    console.print(table)
+    print_table(table)
 
 
 @ca.command("crl")

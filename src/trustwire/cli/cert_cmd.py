@@ -23,9 +23,12 @@ from trustwire.cli.common import (
     lifetime_options,
     out_console,
     passphrase_option,
+    print_table,
     read_passphrase,
     resolve_kind,
     resolve_lifetime,
+    resolve_validity,
+    validity_options,
 )
 from trustwire.errors import ConfigError, PKIError
 from trustwire.pki.ca import fingerprint, utcnow
@@ -36,7 +39,7 @@ from trustwire.pki.info import describe_certificate, pin_form
 from trustwire.pki.inventory import Record, State, Status
 from trustwire.pki.keys import KeyType, private_key_pem, signing_hash
 from trustwire.pki.lint import Purpose, Severity, lint_certificate
-from trustwire.pki.names import SubjectAltNames, validate_cert_name
+from trustwire.pki.names import SubjectAltNames, validate_cert_name, validate_subject_text
 from trustwire.pki.store import load_certificates
 
 __all__ = ["cert"]
@@ -71,7 +74,8 @@ def _print_issued(record: Record, cert_path: Path, key_path: Path | None) -> Non
     names = ", ".join(record.sans.describe()) or "none"
     console.print(f"Issued [bold]{record.name}[/] ({record.kind.value}, serial {record.serial_hex})")
     console.print(f"  names:       {names}")
-    console.print(f"  valid until: {fmt_time(record.not_after)}")
+    console.print(f"  valid:       {fmt_time(record.not_before)} to {fmt_time(record.not_after)}")
+    console.print(f"  fingerprint: {pin_form(record.fingerprint)}", soft_wrap=True)
     console.print(f"  certificate: {cert_path}")
     if key_path is not None:
         console.print(f"  key:         {key_path} (0600)")
@@ -82,28 +86,39 @@ def _print_issued(record: Record, cert_path: Path, key_path: Path | None) -> Non
 @kind_options
 @_san_options
 @lifetime_options
+@validity_options
 @click.option("--key-type", type=click.Choice(KEY_TYPES), default="ecdsa-p256", show_default=True)
 @click.option("--ou", default=None, help="Organizational unit in the subject (for --allow-ou).")
+@click.option("--org", default=None, help="Organization (O) in the subject.")
 @passphrase_option
 @click.option("--json", "as_json", is_flag=True, help="Print the new record as JSON.")
 @click.pass_obj
 def cert_issue(
     state: AppState, name: str, server: bool, client: bool, both: bool, dns: tuple[str, ...],
     ip: tuple[str, ...], uri: tuple[str, ...], days: int | None, hours: int | None,
-    key_type: str, ou: str | None, passphrase_file: Path | None, as_json: bool,
+    not_before: str | None, not_after: str | None, key_type: str, ou: str | None,
+    org: str | None, passphrase_file: Path | None, as_json: bool,
 ) -> None:
     """Issue a certificate and key named NAME (CN = NAME).
 
-    A server certificate without --dns or --ip gets NAME as its DNS name.
+    A server certificate without --dns or --ip gets NAME as its DNS name. The printed
+    fingerprint is what --allow-fingerprint takes.
     """
     kind = resolve_kind(server, client, both)
     validate_cert_name(name)
+    if ou is not None:
+        validate_subject_text(ou)
+    if org is not None:
+        validate_subject_text(org, "organization")
     sans = SubjectAltNames.parse(dns=dns, ips=ip, uris=uri)
+    now = utcnow()
+    lifetime = resolve_validity(days, hours, not_before, not_after, now=now,
+                                default=DEFAULT_LIFETIME)
     home = state.home
     record = home.issue(
-        name, kind=kind, sans=sans, key_type=KeyType(key_type),
-        lifetime=resolve_lifetime(days, hours) or DEFAULT_LIFETIME, organizational_unit=ou,
-        passphrase=read_passphrase(passphrase_file),
+        name, kind=kind, sans=sans, key_type=KeyType(key_type), lifetime=lifetime,
+        organizational_unit=ou, organization=org, passphrase=read_passphrase(passphrase_file),
+        now=now,
     )
     if as_json:
         echo_json(record.as_json(utcnow()))
@@ -246,7 +261,7 @@ def cert_list(state: AppState, as_json: bool, show_all: bool) -> None:
             r.name, r.kind.value, f"[{_STATUS_STYLE[status]}]{label}[/]",
             f"{r.not_after:%Y-%m-%d %H:%M}", ", ".join(r.sans.describe()), r.serial_hex[:12],
         )
-    console.print(table)
+    print_table(table)
 
 
 @cert.command("show")
@@ -280,7 +295,7 @@ def cert_show(state: AppState, target: str, as_json: bool) -> None:
     table.add_column(style="bold")
     table.add_column(overflow="fold")
     for key in ("name", "status", "subject", "issuer", "serial", "not_before", "not_after", "key",
-                "signature_algorithm", "extended_key_usage", "sans", "fingerprint_sha256",
+                "signature_algorithm", "extended_key_usage", "sans", "fingerprint",
                 "revoked_at", "revocation_reason"):
         value = data.get(key)
         if value in (None, [], {}):
@@ -290,7 +305,7 @@ def cert_show(state: AppState, target: str, as_json: bool) -> None:
         elif isinstance(value, list):
             value = ", ".join(str(v) for v in value)
         table.add_row(key.replace("_", " "), str(value))
-    out_console().print(table)
+    print_table(table)
 
 
 @cert.command("lint")

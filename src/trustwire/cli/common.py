@@ -19,9 +19,11 @@ from typing import Any, TypeVar
 import click
 import platformdirs
 from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Table
 
 from trustwire.errors import ConfigError
-from trustwire.pki.ca import CertKind
+from trustwire.pki.ca import BACKDATE, CertKind, Validity
 from trustwire.pki.store import Home
 
 __all__ = [
@@ -33,10 +35,13 @@ __all__ = [
     "lifetime_options",
     "out_console",
     "passphrase_option",
+    "print_table",
     "read_passphrase",
     "resolve_home",
     "resolve_kind",
     "resolve_lifetime",
+    "resolve_validity",
+    "validity_options",
     "warn",
 ]
 
@@ -67,6 +72,20 @@ class AppState:
 def out_console() -> Console:
     """stdout console; created per call so tests capturing stdout see the output."""
     return Console(file=sys.stdout, highlight=False, soft_wrap=True)
+
+
+def print_table(table: Table) -> None:
+    """Print a table on stdout without ever splitting a cell: fingerprints, dates and SAN
+    lists stay whole (and copyable) at 80 columns and when piped. When the table is
+    wider than the terminal, its lines run past the edge instead of wrapping inside."""
+    console = out_console()
+    for column in table.columns:
+        column.no_wrap = True
+        column.overflow = "ignore"
+    natural = Measurement.get(console, console.options.update(width=10_000), table).maximum
+    if natural > console.width:
+        console = Console(file=sys.stdout, highlight=False, soft_wrap=True, width=natural)
+    console.print(table)
 
 
 def err_console() -> Console:
@@ -148,3 +167,41 @@ def resolve_lifetime(days: int | None, hours: int | None) -> dt.timedelta | None
     if hours is not None:
         return dt.timedelta(hours=hours)
     return None
+
+
+def validity_options(func: F) -> F:
+    """--not-before / --not-after: an absolute window instead of --days / --hours."""
+    func = click.option("--not-after", metavar="TIME",
+                        help="End of validity, ISO 8601 (UTC unless it has an offset), e.g. "
+                             "2026-03-01T12:00 or 2026-03-01T12:00+01:00.")(func)
+    return click.option("--not-before", metavar="TIME",
+                        help="Start of validity, ISO 8601 (default: now, less 5 minutes for "
+                             "clock skew).")(func)
+
+
+def _iso_time(value: str, flag: str) -> dt.datetime:
+    try:
+        parsed = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ConfigError(f"{flag} {value!r} is not an ISO 8601 time",
+                          hint="write it like 2026-03-01T12:00:00Z or 2026-03-01T12:00+01:00") from None
+    return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
+
+
+def resolve_validity(
+    days: int | None, hours: int | None, not_before: str | None, not_after: str | None,
+    *, now: dt.datetime, default: dt.timedelta,
+) -> dt.timedelta | Validity:
+    """The lifetime (--days/--hours, else ``default``) or the absolute window asked for.
+
+    Raises:
+        click.UsageError: --not-before/--not-after combined with --days/--hours.
+        ConfigError: an unparsable time, or the end not after the start.
+    """
+    if not_before is None and not_after is None:
+        return resolve_lifetime(days, hours) or default
+    if days is not None or hours is not None:
+        raise click.UsageError("give either --days/--hours or --not-before/--not-after, not both")
+    start = _iso_time(not_before, "--not-before") if not_before else now - BACKDATE
+    end = _iso_time(not_after, "--not-after") if not_after else start + default
+    return Validity(start, end)

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives import serialization
 from trustwire.errors import InventoryError, NameInUse, StoreError
 from trustwire.pki.ca import CertKind, fingerprint
 from trustwire.pki.crl import RevocationReason, RevokedEntry
+from trustwire.pki.info import pin_form
 from trustwire.pki.keys import describe_public_key
 from trustwire.pki.names import SubjectAltNames
 
@@ -165,6 +166,7 @@ class Record:
             "not_before": self.not_before.isoformat(),
             "not_after": self.not_after.isoformat(),
             "fingerprint_sha256": self.fingerprint,
+            "fingerprint": pin_form(self.fingerprint),
             "key_type": self.key_type,
             "key_in_home": self.has_key,
             "state": self.state.value,
