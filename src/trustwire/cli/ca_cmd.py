@@ -15,9 +15,11 @@ from trustwire.cli.common import (
     AppState,
     echo_json,
     fmt_time,
+    info,
     out_console,
     passphrase_option,
     print_table,
+    quiet,
     read_passphrase,
 )
 from trustwire.pki.ca import name_constraints_of, utcnow
@@ -217,7 +219,10 @@ def _run_trust(state: AppState, action: Action, kinds: tuple[str, ...], nss_dbs:
     stores = trust_stores(chosen, nss_dbs=nss_dbs, java_store=java_store)
 
     def announce(kind: StoreKind, plan: str) -> None:
-        click.echo(f"{kind.value}: will {plan}", err=as_json)
+        if as_json:
+            info(f"{kind.value}: will {plan}")
+        elif not quiet():
+            click.echo(f"{kind.value}: will {plan}")
 
     run = install_root if action is Action.INSTALL else uninstall_root
     report = run(state.home, stores=stores, announce=announce)

@@ -24,6 +24,7 @@ from trustwire.cli.common import (
     out_console,
     passphrase_option,
     print_table,
+    quiet,
     read_passphrase,
     resolve_kind,
     resolve_lifetime,
@@ -230,6 +231,8 @@ def cert_export(state: AppState, name: str, p12_path: Path, passphrase_file: Pat
         echo_json({"name": name, "file": str(p12_path), "encryption": encryption.value,
                    "fingerprint": pin_form(fingerprint(export.leaf)),
                    "chain": [c.subject.rfc4514_string() for c in export.chain]})
+        return
+    if quiet():
         return
     click.echo(f"Exported {name} to {p12_path} (0600, {encryption.value} encryption): key, "
                f"certificate and {len(export.chain)} CA certificate(s).")

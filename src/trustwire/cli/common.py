@@ -7,7 +7,9 @@ only; everything below the CLI receives plain values and dataclasses.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import json
+import logging
 import os
 import stat
 import sys
@@ -28,19 +30,23 @@ from trustwire.pki.store import Home
 
 __all__ = [
     "AppState",
+    "Verbosity",
     "echo_json",
     "err_console",
     "fmt_time",
+    "info",
     "kind_options",
     "lifetime_options",
     "out_console",
     "passphrase_option",
     "print_table",
+    "quiet",
     "read_passphrase",
     "resolve_home",
     "resolve_kind",
     "resolve_lifetime",
     "resolve_validity",
+    "set_verbosity",
     "validity_options",
     "warn",
 ]
@@ -92,8 +98,50 @@ def err_console() -> Console:
     return Console(file=sys.stderr, highlight=False, soft_wrap=True)
 
 
+class Verbosity(enum.IntEnum):
+    """``-q`` (errors and the data asked for), normal, or ``-v`` (debug logging)."""
+
+    QUIET = -1
+    NORMAL = 0
+    VERBOSE = 1
+
+
+class _EchoHandler(logging.Handler):
+    """Log records to the current stderr (click.echo finds it at each call, so tests
+    capturing stderr see them)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"trustwire: {record.levelname.lower()}: {self.format(record)}", err=True)
+
+
+_state = {"verbosity": Verbosity.NORMAL}
+
+
+def set_verbosity(level: Verbosity) -> None:
+    """Apply ``-v``/``-q`` for this invocation: notices on stderr, and the ``trustwire``
+    logger (DEBUG with -v, errors only with -q, warnings otherwise)."""
+    _state["verbosity"] = level
+    logger = logging.getLogger("trustwire")
+    for handler in [h for h in logger.handlers if isinstance(h, _EchoHandler)]:
+        logger.removeHandler(handler)
+    logger.addHandler(_EchoHandler())
+    logger.propagate = False
+    logger.setLevel({Verbosity.QUIET: logging.ERROR, Verbosity.NORMAL: logging.WARNING,
+                     Verbosity.VERBOSE: logging.DEBUG}[level])
+
+
+def info(text: str) -> None:
+    """A notice on stderr (what is about to happen, where a server listens); not with -q."""
+    if _state["verbosity"] > Verbosity.QUIET:
+        click.echo(text, err=True)
+
+
+def quiet() -> bool:
+    return _state["verbosity"] is Verbosity.QUIET
+
+
 def warn(message: str) -> None:
-    click.echo(f"warning: {message}", err=True)
+    info(f"warning: {message}")
 
 
 def echo_json(data: object) -> None:

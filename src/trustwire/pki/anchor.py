@@ -9,6 +9,7 @@ The helpers at the end run a store's own tool and boil its error down to one lin
 from __future__ import annotations
 
 import enum
+import logging
 import os
 import shutil
 import subprocess
@@ -37,6 +38,8 @@ __all__ = [
     "run_tool",
     "which",
 ]
+
+_log = logging.getLogger("trustwire.truststores")
 
 TOOL_TIMEOUT = 120.0
 """Seconds a store tool may take (update-ca-certificates runs Java hooks: ~1-2 s)."""
@@ -196,11 +199,14 @@ def one_line(result: subprocess.CompletedProcess[str]) -> str:
 
 def run_tool(args: Sequence[str], *, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run a store tool; an OSError (not executable, ...) comes back as a failed result."""
+    _log.debug("running %s", " ".join(args))
     try:
-        return subprocess.run(list(args), capture_output=True, text=True, timeout=TOOL_TIMEOUT,
-                              check=False, env=env)
+        result = subprocess.run(list(args), capture_output=True, text=True, timeout=TOOL_TIMEOUT,
+                                check=False, env=env)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return subprocess.CompletedProcess(list(args), 127, "", f"{args[0]}: {exc}")
+    _log.debug("%s exited with %d: %s", args[0], result.returncode, one_line(result))
+    return result
 
 
 def which(name: str) -> str | None:
