@@ -22,6 +22,7 @@ from trustwire.cli.common import (
     quiet,
     read_passphrase,
 )
+from trustwire.errors import PKIError
 from trustwire.pki.ca import name_constraints_of, utcnow
 from trustwire.pki.crl import crl_number
 from trustwire.pki.files import atomic_write
@@ -95,13 +96,21 @@ def ca_init(
     console.print("Next: trustwire cert issue server --server --dns localhost")
 
 
+def _key_encrypted(home: Home) -> bool | None:
+    """Whether the signing key is encrypted; None when this user may not read it."""
+    try:
+        return home.key_is_encrypted()
+    except PKIError:
+        return None
+
+
 def _ca_summary(home: Home) -> dict[str, object]:
     now = utcnow()
     root = describe_certificate(home.root_cert())
     summary: dict[str, object] = {
         "home": str(home.root),
         "root": {**root.as_json(), "key_in_home": home.ca_key_path.exists()},
-        "key_encrypted": home.key_is_encrypted(),
+        "key_encrypted": _key_encrypted(home),
     }
     inter = home.intermediate_cert()
     if inter is not None:
@@ -121,7 +130,7 @@ def _ca_summary(home: Home) -> dict[str, object]:
         "stale": bool(crl.next_update_utc and crl.next_update_utc < now),
     }
     counts = {s.value: 0 for s in Status}
-    with home.inventory() as inventory:
+    with home.inventory(read_only=True) as inventory:
         for record in inventory.all():
             counts[record.status(now).value] += 1
     summary["certificates"] = counts
@@ -146,7 +155,8 @@ def ca_show(state: AppState, as_json: bool) -> None:
     table.add_row("root", str(root["subject"]))
     table.add_row("  key", f"{root['key']}, "
                   + ("in the home" if root["key_in_home"] else "offline")
-                  + (", encrypted" if summary["key_encrypted"] else ""))
+                  + (", encrypted" if summary["key_encrypted"] else
+                     ", not readable by you" if summary["key_encrypted"] is None else ""))
     table.add_row("  valid until", str(root["not_after"]))
     table.add_row("  fingerprint", str(root["fingerprint"]))
     inter = summary.get("intermediate")

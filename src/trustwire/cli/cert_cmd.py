@@ -245,7 +245,7 @@ def cert_export(state: AppState, name: str, p12_path: Path, passphrase_file: Pat
 def cert_list(state: AppState, as_json: bool, show_all: bool) -> None:
     """List certificates with their status (valid, expiring soon, expired, revoked)."""
     now = utcnow()
-    with state.home.inventory() as inventory:
+    with state.home.inventory(read_only=True) as inventory:
         records = [r for r in inventory.all() if show_all or r.state is not State.SUPERSEDED]
     if as_json:
         echo_json([r.as_json(now) for r in records])
@@ -280,7 +280,7 @@ def cert_show(state: AppState, target: str, as_json: bool) -> None:
         certificate = load_certificates(path.read_bytes(), source=target)[0]
     else:
         home = state.home
-        with home.inventory() as inventory:
+        with home.inventory(read_only=True) as inventory:
             record = home.find(inventory, target, newest=True)
         certificate = record.certificate()
     info = describe_certificate(certificate)

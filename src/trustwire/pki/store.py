@@ -219,9 +219,9 @@ class Home:
             )
         return Authority(cert=cert, key=key, parents=parents)
 
-    def inventory(self) -> Inventory:
+    def inventory(self, *, read_only: bool = False) -> Inventory:
         self._require_ca()
-        return Inventory(self.index_path)
+        return Inventory(self.index_path, read_only=read_only)
 
     def identity(self, name: str) -> IdentityFiles:
         """Files for ``--identity NAME``.
