@@ -127,3 +127,18 @@ http {{
 }}
 """)
     return config
+
+
+@contextlib.contextmanager
+def openssl_www(openssl: str, *, cert: Path, key: Path, ca: Path | None = None,
+                port: int | None = None) -> Iterator[int]:
+    """``openssl s_server -www`` (an HTTPS page describing the session) on 127.0.0.1; yields
+    the port. ``cert`` may hold a chain (leaf first). With ``ca``, a client certificate
+    issued under it is required."""
+    port = port or free_port()
+    args = [openssl, "s_server", "-accept", f"127.0.0.1:{port}", "-www", "-cert", str(cert),
+            "-cert_chain", str(cert), "-key", str(key)]
+    if ca is not None:
+        args += ["-CAfile", str(ca), "-Verify", "1", "-verify_return_error"]
+    with daemon(args, port=port):
+        yield port

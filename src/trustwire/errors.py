@@ -53,6 +53,7 @@ __all__ = [
     "ConfigError",
     "ConnectionBroken",
     "ConnectionClosed",
+    "FRAMING_HINT",
     "FrameTooLarge",
     "HandshakeError",
     "InventoryError",
@@ -266,16 +267,32 @@ class RemoteProtocolError(ProtocolError):
     """The peer sent bytes that violate the framing."""
 
 
-class FrameTooLarge(RemoteProtocolError):
-    """The peer announced a message larger than the configured maximum."""
+FRAMING_HINT = "use the same --framing on both sides (length is the default)"
 
-    def __init__(self, size: int, limit: int) -> None:
-        super().__init__(
-            f"message of {size} bytes exceeds the {limit}-byte limit",
-            hint="raise --max-frame on both sides if such messages are expected",
-        )
+
+class FrameTooLarge(RemoteProtocolError):
+    """The peer announced a message larger than the configured maximum.
+
+    ``header``: the 4 bytes read as the length, when they are printable text (the
+    peer speaks line framing: ``b"HELL"`` of ``HELLO`` reads as 1.2 GB), so the
+    message says that instead of blaming the size.
+    """
+
+    def __init__(self, size: int, limit: int, *, header: bytes | None = None) -> None:
+        if header is not None:
+            super().__init__(
+                f"the 4 bytes read as a message length are text ({header.decode('ascii')!r}), "
+                "not a length header: the other side may use line framing",
+                hint=FRAMING_HINT,
+            )
+        else:
+            super().__init__(
+                f"message of {size} bytes exceeds the {limit}-byte limit",
+                hint="raise --max-frame on both sides if such messages are expected",
+            )
         self.size = size
         self.limit = limit
+        self.header = header
 
 
 class StreamError(TrustwireError):

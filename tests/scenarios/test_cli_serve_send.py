@@ -140,3 +140,32 @@ def test_policy_file_is_enforced(pki: Pki, tmp_path: Path) -> None:
         assert send(pki, port, "x", name="bob")[1] == "X\n"
         code, _, err = send(pki, port, "x", name="alice")
         assert code == 1 and "OU=engineering" in err
+
+
+def test_service_module_is_imported_from_the_current_directory(pki: Pki, tmp_path: Path) -> None:
+    """As uvicorn does: `trustwire serve --service mod:fn` run where mod.py is, no PYTHONPATH."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    (tmp_path / "localsvc.py").write_text(textwrap.dedent('''
+        async def shout(conn):
+            async for message in conn:
+                await conn.send(message.upper() + b"!")
+    '''))
+    script = Path(sys.executable).parent / "trustwire"  # the console script, not python -m
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.Popen([str(script), "--home", str(pki.home.root), "serve", "--listen",
+                             "127.0.0.1:0", "--identity", "server", "--service", "localsvc:shout"],
+                            cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        match = re.search(r"127\.0\.0\.1:(\d+)", line)
+        assert match, line + (proc.stderr.read() if proc.poll() is not None else "")
+        _code, out, err = send(pki, int(match.group(1)), "hi")
+        assert out == "HI!\n", err
+    finally:
+        proc.terminate()
+        proc.wait(15)

@@ -41,3 +41,14 @@ def test_tunnel_help(cli: Cli) -> None:
         assert result.code == 0 and "--target" in result.out
     assert "--proxy-protocol" in cli("tunnel", "server", "--help").out
     assert "--unsafe-listen" in cli("tunnel", "client", "--help").out
+
+
+def test_tunnel_client_help_says_allow_options_pin_the_server(cli: Cli) -> None:
+    client = cli("tunnel", "client", "--help")
+    server = cli("tunnel", "server", "--help")
+    assert client.code == 0 and server.code == 0
+    flat = " ".join(client.out.split())
+    for flag in ("--allow-cn", "--allow-ou", "--allow-dns", "--allow-uri", "--allow-fingerprint"):
+        assert f"{flag} VALUE Pin the server to" in flat, flag
+    assert "Allow clients with" not in client.out and "for clients" not in flat
+    assert "Allow clients with this common name" in " ".join(server.out.split())

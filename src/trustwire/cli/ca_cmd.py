@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 from cryptography.hazmat.primitives import serialization
@@ -13,10 +15,14 @@ from trustwire.cli.common import (
     AppState,
     echo_json,
     fmt_time,
+    info,
     out_console,
     passphrase_option,
+    print_table,
+    quiet,
     read_passphrase,
 )
+from trustwire.errors import PKIError
 from trustwire.pki.ca import name_constraints_of, utcnow
 from trustwire.pki.crl import crl_number
 from trustwire.pki.files import atomic_write
@@ -25,6 +31,14 @@ from trustwire.pki.inventory import Status
 from trustwire.pki.keys import KeyType
 from trustwire.pki.names import NameConstraints
 from trustwire.pki.store import Home
+from trustwire.pki.truststores import (
+    Action,
+    StoreKind,
+    TrustReport,
+    install_root,
+    trust_stores,
+    uninstall_root,
+)
 
 __all__ = ["ca"]
 
@@ -82,13 +96,21 @@ def ca_init(
     console.print("Next: trustwire cert issue server --server --dns localhost")
 
 
+def _key_encrypted(home: Home) -> bool | None:
+    """Whether the signing key is encrypted; None when this user may not read it."""
+    try:
+        return home.key_is_encrypted()
+    except PKIError:
+        return None
+
+
 def _ca_summary(home: Home) -> dict[str, object]:
     now = utcnow()
     root = describe_certificate(home.root_cert())
     summary: dict[str, object] = {
         "home": str(home.root),
         "root": {**root.as_json(), "key_in_home": home.ca_key_path.exists()},
-        "key_encrypted": home.key_is_encrypted(),
+        "key_encrypted": _key_encrypted(home),
     }
     inter = home.intermediate_cert()
     if inter is not None:
@@ -108,7 +130,7 @@ def _ca_summary(home: Home) -> dict[str, object]:
         "stale": bool(crl.next_update_utc and crl.next_update_utc < now),
     }
     counts = {s.value: 0 for s in Status}
-    with home.inventory() as inventory:
+    with home.inventory(read_only=True) as inventory:
         for record in inventory.all():
             counts[record.status(now).value] += 1
     summary["certificates"] = counts
@@ -124,7 +146,6 @@ def ca_show(state: AppState, as_json: bool) -> None:
     if as_json:
         echo_json(summary)
         return
-    console = out_console()
     root = summary["root"]
     assert isinstance(root, dict)  # noqa: S101
     table = Table(show_header=False, box=None, pad_edge=False)
@@ -134,9 +155,10 @@ def ca_show(state: AppState, as_json: bool) -> None:
     table.add_row("root", str(root["subject"]))
     table.add_row("  key", f"{root['key']}, "
                   + ("in the home" if root["key_in_home"] else "offline")
-                  + (", encrypted" if summary["key_encrypted"] else ""))
+                  + (", encrypted" if summary["key_encrypted"] else
+                     ", not readable by you" if summary["key_encrypted"] is None else ""))
     table.add_row("  valid until", str(root["not_after"]))
-    table.add_row("  sha256", str(root["fingerprint_sha256"]))
+    table.add_row("  fingerprint", str(root["fingerprint"]))
     inter = summary.get("intermediate")
     if isinstance(inter, dict):
         table.add_row("intermediate", str(inter["subject"]))
@@ -151,7 +173,7 @@ def ca_show(state: AppState, as_json: bool) -> None:
     counts = summary["certificates"]
     assert isinstance(counts, dict)  # noqa: S101
     table.add_row("certificates", ", ".join(f"{v} {k}" for k, v in counts.items() if v) or "none")
-    console.print(table)
+    print_table(table)
 
 
 @ca.command("crl")
@@ -182,3 +204,70 @@ def ca_export_root(state: AppState, out: Path) -> None:
     dest = state.home.export_root(out)
     click.echo(f"Root key moved to {dest} (0600); the intermediate keeps signing certificates.")
     click.echo("Keep it offline; the home now holds only ca.crt for the root.")
+
+
+def _trust_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed([
+        click.option("--store", "kinds", multiple=True, type=click.Choice([k.value for k in StoreKind]),
+                     help="Only these stores (repeatable; default: system, nss and java)."),
+        click.option("--nss-db", "nss_dbs", multiple=True,
+                     type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
+                     help="Also this NSS database directory (repeatable); Firefox profiles and "
+                          "~/.pki/nssdb are found by themselves."),
+        click.option("--java-store", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
+                     help="Java truststore (password changeit) instead of $JAVA_HOME's cacerts "
+                          "or keytool -cacerts."),
+        click.option("--json", "as_json", is_flag=True, help="Print the report as JSON."),
+    ]):
+        func = option(func)
+    return func
+
+
+def _run_trust(state: AppState, action: Action, kinds: tuple[str, ...], nss_dbs: tuple[Path, ...],
+               java_store: Path | None, as_json: bool) -> int:
+    chosen = [StoreKind(k) for k in kinds] or list(StoreKind)
+    stores = trust_stores(chosen, nss_dbs=nss_dbs, java_store=java_store)
+
+    def announce(kind: StoreKind, plan: str) -> None:
+        if as_json:
+            info(f"{kind.value}: will {plan}")
+        elif not quiet():
+            click.echo(f"{kind.value}: will {plan}")
+
+    run = install_root if action is Action.INSTALL else uninstall_root
+    report = run(state.home, stores=stores, announce=announce)
+    if as_json:
+        echo_json(report.as_json())
+    else:
+        _print_trust(report)
+    return 0 if report.ok else 1
+
+
+def _print_trust(report: TrustReport) -> None:
+    click.echo(f"{report.action.value} {report.anchor.subject} ({report.anchor.pin}):")
+    for store in report.stores:
+        click.echo(f"  {store.outcome.value:<8} {store.kind.value:<6} {store.location}: {store.detail}")
+        if store.hint:
+            click.echo(f"  {'':<8} {'':<6} hint: {store.hint}")
+
+
+@ca.command("install")
+@_trust_options
+@click.pass_obj
+def ca_install(state: AppState, kinds: tuple[str, ...], nss_dbs: tuple[Path, ...],
+               java_store: Path | None, as_json: bool) -> int:
+    """Trust this home's root CA in the system store, NSS databases (Firefox, Chrome)
+    and Java (as mkcert -install).
+
+    Exit 0 when every store was done or is absent here, 1 when one failed or needs root.
+    """
+    return _run_trust(state, Action.INSTALL, kinds, nss_dbs, java_store, as_json)
+
+
+@ca.command("uninstall")
+@_trust_options
+@click.pass_obj
+def ca_uninstall(state: AppState, kinds: tuple[str, ...], nss_dbs: tuple[Path, ...],
+                 java_store: Path | None, as_json: bool) -> int:
+    """Remove exactly what `ca install` added for this root (by fingerprint); idempotent."""
+    return _run_trust(state, Action.UNINSTALL, kinds, nss_dbs, java_store, as_json)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,19 +23,24 @@ from trustwire.cli.common import (
     lifetime_options,
     out_console,
     passphrase_option,
+    print_table,
+    quiet,
     read_passphrase,
     resolve_kind,
     resolve_lifetime,
+    resolve_validity,
+    validity_options,
 )
 from trustwire.errors import ConfigError, PKIError
-from trustwire.pki.ca import utcnow
+from trustwire.pki.ca import fingerprint, utcnow
 from trustwire.pki.crl import RevocationReason
+from trustwire.pki.export import P12Encryption, export_pkcs12
 from trustwire.pki.files import atomic_write, ensure_private_dir, staged_writes
-from trustwire.pki.info import describe_certificate
+from trustwire.pki.info import describe_certificate, pin_form
 from trustwire.pki.inventory import Record, State, Status
 from trustwire.pki.keys import KeyType, private_key_pem, signing_hash
 from trustwire.pki.lint import Purpose, Severity, lint_certificate
-from trustwire.pki.names import SubjectAltNames, validate_cert_name
+from trustwire.pki.names import SubjectAltNames, validate_cert_name, validate_subject_text
 from trustwire.pki.store import load_certificates
 
 __all__ = ["cert"]
@@ -69,7 +75,8 @@ def _print_issued(record: Record, cert_path: Path, key_path: Path | None) -> Non
     names = ", ".join(record.sans.describe()) or "none"
     console.print(f"Issued [bold]{record.name}[/] ({record.kind.value}, serial {record.serial_hex})")
     console.print(f"  names:       {names}")
-    console.print(f"  valid until: {fmt_time(record.not_after)}")
+    console.print(f"  valid:       {fmt_time(record.not_before)} to {fmt_time(record.not_after)}")
+    console.print(f"  fingerprint: {pin_form(record.fingerprint)}", soft_wrap=True)
     console.print(f"  certificate: {cert_path}")
     if key_path is not None:
         console.print(f"  key:         {key_path} (0600)")
@@ -80,28 +87,39 @@ def _print_issued(record: Record, cert_path: Path, key_path: Path | None) -> Non
 @kind_options
 @_san_options
 @lifetime_options
+@validity_options
 @click.option("--key-type", type=click.Choice(KEY_TYPES), default="ecdsa-p256", show_default=True)
 @click.option("--ou", default=None, help="Organizational unit in the subject (for --allow-ou).")
+@click.option("--org", default=None, help="Organization (O) in the subject.")
 @passphrase_option
 @click.option("--json", "as_json", is_flag=True, help="Print the new record as JSON.")
 @click.pass_obj
 def cert_issue(
     state: AppState, name: str, server: bool, client: bool, both: bool, dns: tuple[str, ...],
     ip: tuple[str, ...], uri: tuple[str, ...], days: int | None, hours: int | None,
-    key_type: str, ou: str | None, passphrase_file: Path | None, as_json: bool,
+    not_before: str | None, not_after: str | None, key_type: str, ou: str | None,
+    org: str | None, passphrase_file: Path | None, as_json: bool,
 ) -> None:
     """Issue a certificate and key named NAME (CN = NAME).
 
-    A server certificate without --dns or --ip gets NAME as its DNS name.
+    A server certificate without --dns or --ip gets NAME as its DNS name. The printed
+    fingerprint is what --allow-fingerprint takes.
     """
     kind = resolve_kind(server, client, both)
     validate_cert_name(name)
+    if ou is not None:
+        validate_subject_text(ou)
+    if org is not None:
+        validate_subject_text(org, "organization")
     sans = SubjectAltNames.parse(dns=dns, ips=ip, uris=uri)
+    now = utcnow()
+    lifetime = resolve_validity(days, hours, not_before, not_after, now=now,
+                                default=DEFAULT_LIFETIME)
     home = state.home
     record = home.issue(
-        name, kind=kind, sans=sans, key_type=KeyType(key_type),
-        lifetime=resolve_lifetime(days, hours) or DEFAULT_LIFETIME, organizational_unit=ou,
-        passphrase=read_passphrase(passphrase_file),
+        name, kind=kind, sans=sans, key_type=KeyType(key_type), lifetime=lifetime,
+        organizational_unit=ou, organization=org, passphrase=read_passphrase(passphrase_file),
+        now=now,
     )
     if as_json:
         echo_json(record.as_json(utcnow()))
@@ -175,6 +193,51 @@ def cert_sign(
         click.echo(f"  copy:        {out}")
 
 
+def _export_passphrase(path: Path | None) -> bytes:
+    """The PKCS#12 passphrase: from the file, else asked for (hidden, twice) on a terminal."""
+    if path is not None:
+        passphrase = read_passphrase(path)
+        assert passphrase is not None  # noqa: S101 - read_passphrase returns bytes for a path
+        return passphrase
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        raise ConfigError("a PKCS#12 file needs a passphrase, and there is no terminal to ask for one",
+                          hint="give --passphrase-file FILE (its first line is the passphrase)")
+    text: str = click.prompt("Passphrase for the PKCS#12 file", hide_input=True,
+                             confirmation_prompt=True, err=True)
+    return text.encode()
+
+
+@cert.command("export")
+@click.argument("name")
+@click.option("--p12", "p12_path", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              metavar="FILE", help="Write a PKCS#12 file (key, certificate, chain; 0600).")
+@click.option("--passphrase-file", type=click.Path(path_type=Path, dir_okay=False),
+              help="File whose first line protects the PKCS#12 file (default: ask on the terminal).")
+@click.option("--legacy", is_flag=True,
+              help="3DES and a SHA-1 MAC, for older Windows, macOS and Java importers "
+                   "(default: AES-256 with PBKDF2/SHA-256 and an HMAC-SHA256 MAC).")
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
+@click.pass_obj
+def cert_export(state: AppState, name: str, p12_path: Path, passphrase_file: Path | None,
+                legacy: bool, as_json: bool) -> None:
+    """Export NAME's key, certificate and chain (to the root) as PKCS#12, friendly name NAME.
+
+    For browsers, the Windows and macOS stores, Java keystores and curl --cert-type P12.
+    """
+    encryption = P12Encryption.LEGACY if legacy else P12Encryption.MODERN
+    passphrase = _export_passphrase(passphrase_file)
+    export = export_pkcs12(state.home, name, p12_path, passphrase=passphrase, encryption=encryption)
+    if as_json:
+        echo_json({"name": name, "file": str(p12_path), "encryption": encryption.value,
+                   "fingerprint": pin_form(fingerprint(export.leaf)),
+                   "chain": [c.subject.rfc4514_string() for c in export.chain]})
+        return
+    if quiet():
+        return
+    click.echo(f"Exported {name} to {p12_path} (0600, {encryption.value} encryption): key, "
+               f"certificate and {len(export.chain)} CA certificate(s).")
+
+
 @cert.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--all", "show_all", is_flag=True, help="Include superseded certificates.")
@@ -182,7 +245,7 @@ def cert_sign(
 def cert_list(state: AppState, as_json: bool, show_all: bool) -> None:
     """List certificates with their status (valid, expiring soon, expired, revoked)."""
     now = utcnow()
-    with state.home.inventory() as inventory:
+    with state.home.inventory(read_only=True) as inventory:
         records = [r for r in inventory.all() if show_all or r.state is not State.SUPERSEDED]
     if as_json:
         echo_json([r.as_json(now) for r in records])
@@ -201,7 +264,7 @@ def cert_list(state: AppState, as_json: bool, show_all: bool) -> None:
             r.name, r.kind.value, f"[{_STATUS_STYLE[status]}]{label}[/]",
             f"{r.not_after:%Y-%m-%d %H:%M}", ", ".join(r.sans.describe()), r.serial_hex[:12],
         )
-    console.print(table)
+    print_table(table)
 
 
 @cert.command("show")
@@ -217,7 +280,7 @@ def cert_show(state: AppState, target: str, as_json: bool) -> None:
         certificate = load_certificates(path.read_bytes(), source=target)[0]
     else:
         home = state.home
-        with home.inventory() as inventory:
+        with home.inventory(read_only=True) as inventory:
             record = home.find(inventory, target, newest=True)
         certificate = record.certificate()
     info = describe_certificate(certificate)
@@ -235,7 +298,7 @@ def cert_show(state: AppState, target: str, as_json: bool) -> None:
     table.add_column(style="bold")
     table.add_column(overflow="fold")
     for key in ("name", "status", "subject", "issuer", "serial", "not_before", "not_after", "key",
-                "signature_algorithm", "extended_key_usage", "sans", "fingerprint_sha256",
+                "signature_algorithm", "extended_key_usage", "sans", "fingerprint",
                 "revoked_at", "revocation_reason"):
         value = data.get(key)
         if value in (None, [], {}):
@@ -245,7 +308,7 @@ def cert_show(state: AppState, target: str, as_json: bool) -> None:
         elif isinstance(value, list):
             value = ", ".join(str(v) for v in value)
         table.add_row(key.replace("_", " "), str(value))
-    out_console().print(table)
+    print_table(table)
 
 
 @cert.command("lint")

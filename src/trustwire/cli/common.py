@@ -7,7 +7,9 @@ only; everything below the CLI receives plain values and dataclasses.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import json
+import logging
 import os
 import stat
 import sys
@@ -19,24 +21,33 @@ from typing import Any, TypeVar
 import click
 import platformdirs
 from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Table
 
 from trustwire.errors import ConfigError
-from trustwire.pki.ca import CertKind
+from trustwire.pki.ca import BACKDATE, CertKind, Validity
 from trustwire.pki.store import Home
 
 __all__ = [
     "AppState",
+    "Verbosity",
     "echo_json",
     "err_console",
     "fmt_time",
+    "info",
     "kind_options",
     "lifetime_options",
     "out_console",
     "passphrase_option",
+    "print_table",
+    "quiet",
     "read_passphrase",
     "resolve_home",
     "resolve_kind",
     "resolve_lifetime",
+    "resolve_validity",
+    "set_verbosity",
+    "validity_options",
     "warn",
 ]
 
@@ -69,12 +80,68 @@ def out_console() -> Console:
     return Console(file=sys.stdout, highlight=False, soft_wrap=True)
 
 
+def print_table(table: Table) -> None:
+    """Print a table on stdout without ever splitting a cell: fingerprints, dates and SAN
+    lists stay whole (and copyable) at 80 columns and when piped. When the table is
+    wider than the terminal, its lines run past the edge instead of wrapping inside."""
+    console = out_console()
+    for column in table.columns:
+        column.no_wrap = True
+        column.overflow = "ignore"
+    natural = Measurement.get(console, console.options.update(width=10_000), table).maximum
+    if natural > console.width:
+        console = Console(file=sys.stdout, highlight=False, soft_wrap=True, width=natural)
+    console.print(table)
+
+
 def err_console() -> Console:
     return Console(file=sys.stderr, highlight=False, soft_wrap=True)
 
 
+class Verbosity(enum.IntEnum):
+    """``-q`` (errors and the data asked for), normal, or ``-v`` (debug logging)."""
+
+    QUIET = -1
+    NORMAL = 0
+    VERBOSE = 1
+
+
+class _EchoHandler(logging.Handler):
+    """Log records to the current stderr (click.echo finds it at each call, so tests
+    capturing stderr see them)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"trustwire: {record.levelname.lower()}: {self.format(record)}", err=True)
+
+
+_state = {"verbosity": Verbosity.NORMAL}
+
+
+def set_verbosity(level: Verbosity) -> None:
+    """Apply ``-v``/``-q`` for this invocation: notices on stderr, and the ``trustwire``
+    logger (DEBUG with -v, errors only with -q, warnings otherwise)."""
+    _state["verbosity"] = level
+    logger = logging.getLogger("trustwire")
+    for handler in [h for h in logger.handlers if isinstance(h, _EchoHandler)]:
+        logger.removeHandler(handler)
+    logger.addHandler(_EchoHandler())
+    logger.propagate = False
+    logger.setLevel({Verbosity.QUIET: logging.ERROR, Verbosity.NORMAL: logging.WARNING,
+                     Verbosity.VERBOSE: logging.DEBUG}[level])
+
+
+def info(text: str) -> None:
+    """A notice on stderr (what is about to happen, where a server listens); not with -q."""
+    if _state["verbosity"] > Verbosity.QUIET:
+        click.echo(text, err=True)
+
+
+def quiet() -> bool:
+    return _state["verbosity"] is Verbosity.QUIET
+
+
 def warn(message: str) -> None:
-    click.echo(f"warning: {message}", err=True)
+    info(f"warning: {message}")
 
 
 def echo_json(data: object) -> None:
@@ -148,3 +215,41 @@ def resolve_lifetime(days: int | None, hours: int | None) -> dt.timedelta | None
     if hours is not None:
         return dt.timedelta(hours=hours)
     return None
+
+
+def validity_options(func: F) -> F:
+    """--not-before / --not-after: an absolute window instead of --days / --hours."""
+    func = click.option("--not-after", metavar="TIME",
+                        help="End of validity, ISO 8601 (UTC unless it has an offset), e.g. "
+                             "2026-03-01T12:00 or 2026-03-01T12:00+01:00.")(func)
+    return click.option("--not-before", metavar="TIME",
+                        help="Start of validity, ISO 8601 (default: now, less 5 minutes for "
+                             "clock skew).")(func)
+
+
+def _iso_time(value: str, flag: str) -> dt.datetime:
+    try:
+        parsed = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ConfigError(f"{flag} {value!r} is not an ISO 8601 time",
+                          hint="write it like 2026-03-01T12:00:00Z or 2026-03-01T12:00+01:00") from None
+    return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
+
+
+def resolve_validity(
+    days: int | None, hours: int | None, not_before: str | None, not_after: str | None,
+    *, now: dt.datetime, default: dt.timedelta,
+) -> dt.timedelta | Validity:
+    """The lifetime (--days/--hours, else ``default``) or the absolute window asked for.
+
+    Raises:
+        click.UsageError: --not-before/--not-after combined with --days/--hours.
+        ConfigError: an unparsable time, or the end not after the start.
+    """
+    if not_before is None and not_after is None:
+        return resolve_lifetime(days, hours) or default
+    if days is not None or hours is not None:
+        raise click.UsageError("give either --days/--hours or --not-before/--not-after, not both")
+    start = _iso_time(not_before, "--not-before") if not_before else now - BACKDATE
+    end = _iso_time(not_after, "--not-after") if not_after else start + default
+    return Validity(start, end)

@@ -9,6 +9,7 @@ there is one, ``hint: <what to do>`` on stderr; a refused handshake adds
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import traceback
@@ -19,7 +20,7 @@ import click
 from trustwire import __version__
 from trustwire.cli.ca_cmd import ca
 from trustwire.cli.cert_cmd import cert
-from trustwire.cli.common import AppState, resolve_home
+from trustwire.cli.common import AppState, Verbosity, resolve_home, set_verbosity
 from trustwire.cli.demo_cmd import demo
 from trustwire.cli.probe_cmd import probe
 from trustwire.cli.renew_cmd import renew
@@ -33,12 +34,19 @@ __all__ = ["cli", "main", "run"]
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--home", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="CA home directory (default: $TRUSTWIRE_HOME, else the user data dir).")
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging and more detail on stderr.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="Print only errors and the data asked for (no notices or warnings).")
 @click.version_option(__version__, prog_name="trustwire")
 @click.pass_context
-def cli(ctx: click.Context, home: Path | None) -> None:
+def cli(ctx: click.Context, home: Path | None, verbose: bool, quiet: bool) -> None:
     """trustwire: your own CA, mutually-authenticated TLS servers and clients,
     a TLS tunnel and a TLS probe."""
+    if verbose and quiet:
+        raise click.UsageError("give either --verbose or --quiet, not both")
+    set_verbosity(Verbosity.VERBOSE if verbose else Verbosity.QUIET if quiet else Verbosity.NORMAL)
     ctx.obj = AppState(home_path=resolve_home(home))
+    logging.getLogger("trustwire").debug("home: %s", ctx.obj.home_path)
 
 
 cli.add_command(ca)

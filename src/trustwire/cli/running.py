@@ -13,8 +13,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 
-import click
-
+from trustwire.cli.common import info
 from trustwire.cli.options import OpsFlags
 from trustwire.net.listener import Listener
 from trustwire.net.workers import bind_reuseport, supervise
@@ -30,7 +29,7 @@ Make = Callable[[bool], tuple[Listener, Reloader | None]]
 
 
 def say(text: str) -> None:
-    click.echo(f"trustwire: {text}", err=True)
+    info(f"trustwire: {text}")
 
 
 def observer_for(ops: OpsFlags, open_audit: bool) -> AuditObserver | None:

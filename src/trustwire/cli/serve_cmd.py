@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from trustwire.cli.common import AppState
+from trustwire.cli.common import AppState, echo_json, info
 from trustwire.cli.options import IdentityFlags, LimitFlags, OpsFlags, PolicyFlags, hostport
 from trustwire.cli.running import observer_for, run_from_cli
 from trustwire.client.blocking import connect
@@ -57,10 +57,10 @@ def serve(state: AppState, /, service: str, listen: str, identity_flags: Identit
     label = name if ops_flags.workers == 1 else f"{name} with {ops_flags.workers} workers"
 
     def announce(addresses: list[tuple[str, int]]) -> None:
-        click.echo(f"trustwire: serving {label} on {format_addresses(addresses)} "
+        info(f"trustwire: serving {label} on {format_addresses(addresses)} "
                    f"({tls.profile.value} TLS, "
                    f"{'client certificates required' if tls.client_auth else 'no client certificates'}"
-                   f"; policy: {policy_now.describe()})", err=True)
+                   f"; policy: {policy_now.describe()})")
 
     run_from_cli(make, host, port, ops=ops_flags, role="serve", grace=limits.shutdown_grace,
                  announce=announce)
@@ -79,10 +79,12 @@ def serve(state: AppState, /, service: str, listen: str, identity_flags: Identit
 @click.option("--file", "files", multiple=True, type=click.Path(path_type=Path, dir_okay=False,
                                                                  exists=True),
               help="Send the contents of FILE as one message (repeatable).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the replies as one JSON list of strings (after the last one).")
 @click.pass_obj
 def send(state: AppState, /, address: str, messages: tuple[str, ...],
          identity_flags: IdentityFlags, server_name: str | None, framing: str, max_frame: int,
-         timeout: float, files: tuple[Path, ...]) -> None:
+         timeout: float, files: tuple[Path, ...], as_json: bool) -> None:
     """Send MESSAGE(s) over mutual TLS and print each reply on its own line.
 
     Without MESSAGE or --file, each line of standard input is a message.
@@ -93,6 +95,7 @@ def send(state: AppState, /, address: str, messages: tuple[str, ...],
     if not payloads:
         payloads = [line.rstrip(b"\r\n") for line in sys.stdin.buffer]
     out = sys.stdout.buffer
+    replies: list[str] = []
     with connect(host, port, tls=tls, framing=framing, max_frame=max_frame,
                  timeout=timeout) as client:
         for payload in payloads:
@@ -100,5 +103,10 @@ def send(state: AppState, /, address: str, messages: tuple[str, ...],
                 reply = client.request(payload)
             except ConnectionClosed:
                 raise ConnectionClosed("the server closed the connection without replying") from None
+            if as_json:
+                replies.append(reply.decode("utf-8", "backslashreplace"))
+                continue
             out.write(reply + b"\n")
             out.flush()
+    if as_json:
+        echo_json(replies)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from trustwire.cli.common import AppState
+from trustwire.cli.common import AppState, info
 from trustwire.cli.options import IdentityFlags, LimitFlags, OpsFlags, PolicyFlags, hostport
 from trustwire.cli.running import observer_for, run_from_cli
 from trustwire.net.addresses import format_addresses, is_loopback
@@ -67,11 +67,10 @@ def tunnel_server(state: AppState, /, listen: str, target: str, identity_flags: 
         return tunnel, tunnel.reloader
 
     def announce(addresses: list[tuple[str, int]]) -> None:
-        click.echo(f"trustwire: tunnel server on {format_addresses(addresses)} -> "
+        info(f"trustwire: tunnel server on {format_addresses(addresses)} -> "
                    f"{where.describe()} ({tls.profile.value} TLS, "
                    f"{'client certificates required' if tls.client_auth else 'no client certificates'}"
-                   f"; policy: {policy_now.describe()}{'; PROXY v2' if proxy_protocol else ''})",
-                   err=True)
+                   f"; policy: {policy_now.describe()}{'; PROXY v2' if proxy_protocol else ''})")
 
     run_from_cli(make, host, port, ops=ops_flags, role="tunnel-server",
                  grace=limits.shutdown_grace, announce=announce)
@@ -116,9 +115,9 @@ def tunnel_client(state: AppState, /, listen: str, target: str, identity_flags: 
         return tunnel, tunnel.reloader
 
     def announce(addresses: list[tuple[str, int]]) -> None:
-        click.echo(f"trustwire: tunnel client on {format_addresses(addresses)} -> "
+        info(f"trustwire: tunnel client on {format_addresses(addresses)} -> "
                    f"{where.describe()} (mutual TLS as {tls.cert.name if tls.cert else 'no identity'}, "
-                   f"server pinned: {pinned.describe() if not pinned.is_open() else 'no'})", err=True)
+                   f"server pinned: {pinned.describe() if not pinned.is_open() else 'no'})")
 
     run_from_cli(make, host, port, ops=ops_flags, role="tunnel-client",
                  grace=limits.shutdown_grace, announce=announce)

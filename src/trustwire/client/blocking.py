@@ -58,6 +58,7 @@ class Client:
                  tls: ClientTLS | ssl.SSLContext) -> None:
         self._sock = sock
         self._channel = Channel(framing, max_frame)
+        self._framing = framing
         self._pending: list[bytes] = []
         self._timeout = timeout
         self._tls = tls
@@ -83,7 +84,8 @@ class Client:
             else:
                 self._pending.extend(channel.receive_eof())
         except ProtocolError as exc:
-            raise ConnectionBroken(f"the server broke the framing: {exc.message}") from exc
+            raise ConnectionBroken(f"the server broke the framing: {exc.message}",
+                                   hint=exc.hint) from exc
 
     def _confirm(self, wait: float) -> None:
         """TLS 1.3: wait at most ``wait`` seconds for the server's verdict on our certificate."""
@@ -160,7 +162,11 @@ class Client:
             try:
                 data = self._sock.recv(_READ)
             except TimeoutError as exc:
-                raise Timeout(f"no reply within {self._timeout:g} seconds") from exc
+                hint = None if self._received else (
+                    f"the server may use the other framing (this client sends {self._framing}; "
+                    "try --framing " + ("line" if self._framing == "length" else "length")
+                    + "), or need more than --timeout")
+                raise Timeout(f"no reply within {self._timeout:g} seconds", hint=hint) from exc
             except ssl.SSLError as exc:
                 error = self._diagnose(exc)
                 if not self._received and error.diagnosis.reason != "tls-error":

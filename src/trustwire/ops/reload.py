@@ -178,6 +178,12 @@ def _verify_server_chain(tls: ServerTLS) -> None:
         except ssl.SSLWantReadError:
             pass
         except ssl.SSLCertVerificationError as exc:
+            if "unsuitable certificate purpose" in str(exc.verify_message):
+                raise ReloadError(
+                    f"{tls.cert} is not a server certificate (unsuitable purpose: its extended "
+                    "key usage lacks serverAuth)",
+                    hint="issue one for servers: trustwire cert issue NAME --server (or --both)",
+                ) from exc
             raise ReloadError(f"{tls.cert} does not verify against {tls.ca}: "
                               f"{exc.verify_message}") from exc
         except ssl.SSLError as exc:

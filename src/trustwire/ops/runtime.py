@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import resource
@@ -55,6 +56,12 @@ class Operations:
 def listen_error(host: str | None, port: int, exc: OSError) -> TrustwireError:
     """A bind failure in one sentence."""
     reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    if exc.errno in (errno.EACCES, errno.EPERM) and 0 < port < 1024:
+        return TrustwireError(
+            f"cannot listen on {format_hostport(host or '*', port)}: ports below 1024 need root "
+            "or CAP_NET_BIND_SERVICE",
+            hint="use a port of 1024 or more, or grant the capability (systemd: "
+                 "AmbientCapabilities=CAP_NET_BIND_SERVICE)")
     return TrustwireError(f"cannot listen on {format_hostport(host or '*', port)}: {reason}",
                           hint="pick another port, or stop what is using it")
 

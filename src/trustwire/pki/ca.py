@@ -42,6 +42,7 @@ __all__ = [
     "BACKDATE",
     "MAX_LEAF_LIFETIME",
     "Authority",
+    "Validity",
     "Blob",
     "CertKind",
     "IssuedCert",
@@ -51,6 +52,7 @@ __all__ = [
     "fingerprint",
     "inspect_csr",
     "name_constraints_of",
+    "organization_of",
     "utcnow",
 ]
 
@@ -138,12 +140,49 @@ def _ski(public_key: PublicKey) -> x509.SubjectKeyIdentifier:
     return x509.SubjectKeyIdentifier.from_public_key(public_key)
 
 
-def _name(common_name: str, organizational_unit: str | None = None) -> x509.Name:
+def _name(common_name: str, organizational_unit: str | None = None,
+          organization: str | None = None) -> x509.Name:
     attrs = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    if organization is not None:
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME,
+                                        validate_subject_text(organization, "organization")))
     if organizational_unit is not None:
         attrs.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME,
                                         validate_subject_text(organizational_unit)))
     return x509.Name(attrs)
+
+
+def organization_of(cert: x509.Certificate) -> str | None:
+    """The subject's organization (O), for renewals to keep it."""
+    orgs = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+    return str(orgs[0].value) if orgs else None
+
+
+@dataclass(frozen=True)
+class Validity:
+    """An absolute validity window, where a lifetime from now will not do
+    (``cert issue --not-before/--not-after``). Both ends timezone-aware.
+
+    Raises:
+        ConfigError: naive times, or the end not after the start.
+    """
+
+    not_before: dt.datetime
+    not_after: dt.datetime
+
+    def __post_init__(self) -> None:
+        if self.not_before.tzinfo is None or self.not_after.tzinfo is None:
+            raise ConfigError("validity times must carry a time zone")
+        if self.not_after <= self.not_before:
+            raise ConfigError(
+                f"the certificate would end ({self.not_after.isoformat()}) before it begins "
+                f"({self.not_before.isoformat()})",
+                hint="give --not-after later than --not-before",
+            )
+
+    @property
+    def span(self) -> dt.timedelta:
+        return self.not_after - self.not_before
 
 
 def _ca_builder(
@@ -235,8 +274,10 @@ def name_constraints_of(cert: x509.Certificate) -> NameConstraints | None:
     return NameConstraints.from_extension(ext.value)
 
 
-def check_leaf_lifetime(lifetime: dt.timedelta) -> None:
-    """Raises ConfigError when a leaf lifetime is outside trustwire's limits."""
+def check_leaf_lifetime(lifetime: dt.timedelta | Validity) -> None:
+    """Raises ConfigError when a leaf lifetime (or window) is outside trustwire's limits."""
+    if isinstance(lifetime, Validity):
+        lifetime = lifetime.span
     if lifetime < MIN_LEAF_LIFETIME:
         raise ConfigError("a certificate must live at least 5 minutes")
     if lifetime > MAX_LEAF_LIFETIME:
@@ -273,9 +314,10 @@ class Authority:
 
     def issue(
         self, name: str, *, kind: CertKind, sans: SubjectAltNames | None = None,
-        key_type: KeyType = KeyType.ECDSA_P256, lifetime: dt.timedelta = dt.timedelta(days=90),
+        key_type: KeyType = KeyType.ECDSA_P256,
+        lifetime: dt.timedelta | Validity = dt.timedelta(days=90),
         organizational_unit: str | None = None, now: dt.datetime | None = None,
-        serial: int | None = None,
+        serial: int | None = None, organization: str | None = None,
     ) -> IssuedCert:
         """Generate a key and issue a leaf certificate for it (``serial`` as :meth:`sign`).
 
@@ -288,14 +330,15 @@ class Authority:
         cert = self.sign(
             key.public_key(), name=name, kind=kind, sans=sans or SubjectAltNames(),
             lifetime=lifetime, organizational_unit=organizational_unit, now=now, serial=serial,
+            organization=organization,
         )
         return IssuedCert(cert=cert, private_key=key, chain=self.leaf_chain)
 
     def sign(
         self, public_key: PublicKey, *, name: str, kind: CertKind, sans: SubjectAltNames,
-        lifetime: dt.timedelta, organizational_unit: str | None = None,
+        lifetime: dt.timedelta | Validity, organizational_unit: str | None = None,
         now: dt.datetime | None = None, enforce_constraints: bool = True,
-        serial: int | None = None,
+        serial: int | None = None, organization: str | None = None,
     ) -> x509.Certificate:
         """Sign a leaf for ``public_key``.
 
@@ -310,11 +353,15 @@ class Authority:
         if kind.is_server:
             sans = default_server_sans(name, sans)
         now = now or utcnow()
-        not_after = now + lifetime
+        if isinstance(lifetime, Validity):
+            not_before, not_after = lifetime.not_before, lifetime.not_after
+        else:
+            not_before, not_after = now - BACKDATE, now + lifetime
         if not_after > self.cert.not_valid_after_utc:
             raise PKIError(
-                f"the certificate would expire after its CA ({self.cert.not_valid_after_utc:%Y-%m-%d})",
-                hint="ask for a shorter lifetime with --days or --hours",
+                "the certificate would expire after its CA "
+                f"({self.cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC)",
+                hint="ask for an earlier --not-after, or a shorter lifetime with --days or --hours",
             )
         constraints = self.constraints
         if enforce_constraints and constraints is not None:
@@ -326,11 +373,11 @@ class Authority:
                 )
         builder = (
             x509.CertificateBuilder()
-            .subject_name(_name(name, organizational_unit))
+            .subject_name(_name(name, organizational_unit, organization))
             .issuer_name(self.cert.subject)
             .public_key(public_key)
             .serial_number(x509.random_serial_number() if serial is None else serial)
-            .not_valid_before(now - BACKDATE)
+            .not_valid_before(not_before)
             .not_valid_after(not_after)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(

@@ -13,7 +13,7 @@ from trustwire.pki.ca import fingerprint
 from trustwire.pki.keys import describe_public_key
 from trustwire.pki.names import SubjectAltNames
 
-__all__ = ["CertInfo", "describe_certificate", "load_certificates", "parse_serial"]
+__all__ = ["CertInfo", "describe_certificate", "load_certificates", "parse_serial", "pin_form"]
 
 _EKU_NAMES = {
     ExtendedKeyUsageOID.SERVER_AUTH: "serverAuth",
@@ -53,6 +53,15 @@ def parse_serial(text: str) -> int | None:
     return int(cleaned, 16)
 
 
+def pin_form(fingerprint_hex: str) -> str:
+    """A SHA-256 fingerprint as ``--allow-fingerprint`` and policy files take it:
+    ``sha256:`` and 64 upper-case hex digits (``sha256:9F86D0...``).
+
+    >>> pin_form("ab" * 32) == "sha256:" + "AB" * 32
+    True
+    """
+    return "sha256:" + fingerprint_hex.replace(":", "").upper()
+
 
 @dataclass(frozen=True, kw_only=True)
 class CertInfo:
@@ -86,6 +95,7 @@ class CertInfo:
             "not_before": self.not_before.isoformat(),
             "not_after": self.not_after.isoformat(),
             "fingerprint_sha256": self.fingerprint_sha256,
+            "fingerprint": pin_form(self.fingerprint_sha256),
             "key": self.key,
             "signature_algorithm": self.signature_algorithm,
             "sans": self.sans.as_dict(),

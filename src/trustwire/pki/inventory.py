@@ -20,6 +20,7 @@ import enum
 import json
 import os
 import sqlite3
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from cryptography.hazmat.primitives import serialization
 from trustwire.errors import InventoryError, NameInUse, StoreError
 from trustwire.pki.ca import CertKind, fingerprint
 from trustwire.pki.crl import RevocationReason, RevokedEntry
+from trustwire.pki.info import pin_form
 from trustwire.pki.keys import describe_public_key
 from trustwire.pki.names import SubjectAltNames
 
@@ -165,6 +167,7 @@ class Record:
             "not_before": self.not_before.isoformat(),
             "not_after": self.not_after.isoformat(),
             "fingerprint_sha256": self.fingerprint,
+            "fingerprint": pin_form(self.fingerprint),
             "key_type": self.key_type,
             "key_in_home": self.has_key,
             "state": self.state.value,
@@ -189,9 +192,12 @@ class Inventory:
         path: the database file.
         create: create the schema (only ``ca init`` does); otherwise a missing
             file is an error, because a CA without its inventory cannot revoke.
+        read_only: open with SQLite's ``mode=ro`` (for ``cert list``, ``cert show``,
+            ``ca show``): works in a home the user may read but not write, and can
+            never change it.
     """
 
-    def __init__(self, path: Path, *, create: bool = False) -> None:
+    def __init__(self, path: Path, *, create: bool = False, read_only: bool = False) -> None:
         self.path = path
         if not create and not path.exists():
             raise InventoryError(
@@ -203,7 +209,11 @@ class Inventory:
             if create:
                 # The inventory names every identity: keep it private like the keys.
                 os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-            self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
+            if read_only:
+                uri = f"file:{urllib.parse.quote(str(path.absolute()))}?mode=ro"
+                self._db = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)
+            else:
+                self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
             self._db.execute("PRAGMA foreign_keys = ON")
             if create:
                 with self.transaction():

@@ -59,7 +59,7 @@ def _refuse_controls(value: str, what: str) -> None:
     must not become a second one."""
     if any(unicodedata.category(c) in ("Cc", "Cf") for c in value):
         raise ConfigError(f"invalid {what} {value!r}: it contains a newline, control or "
-                          "invisible character")
+                          "invisible character", hint="type it again as plain printable text")
 
 
 def validate_subject_text(value: str, what: str = "organizational unit") -> str:

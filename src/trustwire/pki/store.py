@@ -43,10 +43,12 @@ from trustwire.pki.ca import (
     Authority,
     CertKind,
     IssuedCert,
+    Validity,
     check_leaf_lifetime,
     create_intermediate,
     create_root,
     inspect_csr,
+    organization_of,
     utcnow,
 )
 from trustwire.pki.crl import RevocationReason, build_crl
@@ -217,9 +219,9 @@ class Home:
             )
         return Authority(cert=cert, key=key, parents=parents)
 
-    def inventory(self) -> Inventory:
+    def inventory(self, *, read_only: bool = False) -> Inventory:
         self._require_ca()
-        return Inventory(self.index_path)
+        return Inventory(self.index_path, read_only=read_only)
 
     def identity(self, name: str) -> IdentityFiles:
         """Files for ``--identity NAME``.
@@ -386,9 +388,9 @@ class Home:
 
     def issue(
         self, name: str, *, kind: CertKind, sans: SubjectAltNames | None = None,
-        key_type: KeyType = KeyType.ECDSA_P256, lifetime: dt.timedelta = dt.timedelta(days=90),
+        key_type: KeyType = KeyType.ECDSA_P256, lifetime: dt.timedelta | Validity = dt.timedelta(days=90),
         organizational_unit: str | None = None, passphrase: bytes | None = None,
-        now: dt.datetime | None = None,
+        now: dt.datetime | None = None, organization: str | None = None,
     ) -> Record:
         """Issue a leaf with a fresh key, stored as HOME/certs/NAME.{crt,key}.
 
@@ -403,7 +405,7 @@ class Home:
             authority = self.load_authority(passphrase)
             issued = authority.issue(
                 name, kind=kind, sans=sans, key_type=key_type, lifetime=lifetime,
-                organizational_unit=organizational_unit, now=now,
+                organizational_unit=organizational_unit, now=now, organization=organization,
             )
             record = Record.from_cert(issued.cert, name=name, kind=kind, has_key=True, issued_at=now)
             self._store_leaf(inventory, record, issued)
@@ -538,6 +540,7 @@ class Home:
             issued = authority.issue(
                 name, kind=old.kind, sans=old.sans, key_type=key_type, lifetime=lifetime,
                 organizational_unit=old.organizational_unit, now=now,
+                organization=organization_of(old_cert),
             )
             record = Record.from_cert(
                 issued.cert, name=name, kind=old.kind, has_key=True, issued_at=now,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from typing import cast
 
 from trustwire.errors import ConfigError
@@ -19,6 +21,8 @@ def load_service(spec: str) -> Responder | StreamHandler:
     """``upper``, ``echo``, or ``package.module:callable``.
 
     The callable's shape (an async handler or a ``@responder``) is checked by the Server.
+    MODULE is looked for in the current directory first, as uvicorn does: the
+    ``trustwire`` console script, unlike ``python -m``, does not put it on ``sys.path``.
 
     Raises:
         ConfigError: unknown name, unimportable module, missing or uncallable attribute.
@@ -28,6 +32,9 @@ def load_service(spec: str) -> Responder | StreamHandler:
     module_name, sep, attribute = spec.partition(":")
     if not sep or not module_name or not attribute:
         raise ConfigError(f"unknown service {spec!r}: use upper, echo or MODULE:CALLABLE")
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:

@@ -122,18 +122,54 @@ def _load_crl(ctx: ssl.SSLContext, crl: Path) -> None:
     ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
 
 
+_SWAP_HINT = ("pass the certificate (NAME.crt) with --cert and its key (NAME.key) with --key, "
+              "or use --identity NAME")
+_MISSING_HINT = "check the path, or use --identity NAME (`trustwire cert list` shows the names)"
+
+
+def _pem_holds(path: Path) -> tuple[bool, bool]:
+    """(has a certificate, has a private key), from the PEM labels; (False, False) if unreadable."""
+    try:
+        with path.open("rb") as f:
+            data = f.read(1 << 20)
+    except OSError:
+        return False, False
+    return b"-----BEGIN CERTIFICATE-----" in data, b"PRIVATE KEY-----" in data
+
+
+def _check_roles(cert: Path | None, key: Path | None, ca: Path | None) -> None:
+    """Name the file that holds the wrong thing, where OpenSSL would only say "PEM lib".
+
+    Raises:
+        TLSError: a key where a certificate belongs, or the reverse.
+    """
+    for path, what in ((cert, "certificate"), (ca, "CA certificate")):
+        if path is not None and _pem_holds(path) == (False, True):
+            raise TLSError(f"{path} holds a private key, not a {what}",
+                           hint=_SWAP_HINT if what == "certificate" else
+                           "pass the CA certificate (HOME/ca/ca.crt) with --ca")
+    if key is not None and _pem_holds(key) == (True, False):
+        raise TLSError(f"{key} holds a certificate, not a private key", hint=_SWAP_HINT)
+
+
 def _load_ca(ctx: ssl.SSLContext, ca: Path) -> None:
+    _check_roles(None, None, ca)
     try:
         ctx.load_verify_locations(cafile=str(ca))
+    except FileNotFoundError as exc:
+        raise TLSError(f"cannot load the CA certificate {ca}: no such file",
+                       hint=_MISSING_HINT) from exc
     except (OSError, ssl.SSLError) as exc:
         raise TLSError(f"cannot load the CA certificate {ca}: {_reason(exc)}") from exc
 
 
 def _load_chain(ctx: ssl.SSLContext, cert: Path, key: Path) -> None:
+    _check_roles(cert, key, None)
     try:
         ctx.load_cert_chain(certfile=str(cert), keyfile=str(key))
     except FileNotFoundError as exc:
-        raise TLSError(f"cannot load {exc.filename or cert}: no such file") from exc
+        raise TLSError(f"cannot load {exc.filename or cert}: no such file",
+                       hint=_MISSING_HINT) from exc
     except (OSError, ssl.SSLError) as exc:
         reason = _reason(exc)
         if "KEY_VALUES_MISMATCH" in reason.upper() or "key values mismatch" in reason:

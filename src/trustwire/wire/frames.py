@@ -86,7 +86,9 @@ class LengthCodec(StreamBuffer):
             if size == ERROR_MARKER:
                 return self._error_frame(start, available)
             if size > self.max_size:
-                raise FrameTooLarge(size, self.max_size)
+                header = bytes(buf[start:start + _HEADER])
+                text = header.isascii() and all(32 <= c < 127 or c in (9, 10, 13) for c in header)
+                raise FrameTooLarge(size, self.max_size, header=header if text else None)
             end = start + _HEADER + size
             if len(buf) >= end:
                 data = bytes(buf[start + _HEADER:end])

@@ -6,6 +6,11 @@ last line without ``\\n`` before the peer closes is still a message (people
 type ``printf hello | ncat``). The scan for ``\\n`` resumes where the last one
 stopped, so a long line arriving in small pieces costs linear time.
 
+A stream that starts with a NUL byte, or with length framing's error marker
+(four 0xFF bytes), is refused at once: those are the first bytes of a 4-byte
+length header (any message under 16 MiB starts with 0x00), so the other side
+speaks length framing, and waiting for a newline would only wait out a timeout.
+
 There is no error frame in line mode: a server that closes for a reason sends
 a last line ``error: <reason>``, which people can read. Every line is still
 delivered as a message; when the stream ends right after such a line, the end
@@ -14,7 +19,7 @@ is reported as :class:`RemoteError` with that reason instead of Closed.
 
 from __future__ import annotations
 
-from trustwire.errors import FrameTooLarge, LocalProtocolError
+from trustwire.errors import FRAMING_HINT, FrameTooLarge, LocalProtocolError, RemoteProtocolError
 from trustwire.wire.events import (
     NEED_DATA,
     Closed,
@@ -37,7 +42,7 @@ class LineCodec(StreamBuffer):
         max_size: longest line accepted or sent, without its newline.
     """
 
-    __slots__ = ("_scanned", "last_error", "max_size")
+    __slots__ = ("_scanned", "_started", "last_error", "max_size")
 
     def __init__(self, max_size: int) -> None:
         if max_size <= 0:
@@ -45,6 +50,7 @@ class LineCodec(StreamBuffer):
         super().__init__()
         self.max_size = max_size
         self._scanned = 0
+        self._started = False
         self.last_error: bytes | None = None
 
     @property
@@ -56,13 +62,26 @@ class LineCodec(StreamBuffer):
 
         Raises:
             FrameTooLarge: a line grew past ``max_size`` without a newline.
+            RemoteProtocolError: the stream starts like length framing.
         """
+        if not self._started:
+            self._check_start()
         event = self._next_line()
         if isinstance(event, Message):
             self.last_error = event.data if event.data.startswith(ERROR_PREFIX) else None
         elif isinstance(event, Closed) and self.last_error is not None:
             return RemoteError(reason=self.last_error[len(ERROR_PREFIX):].decode("utf-8", "replace"))
         return event
+
+    def _check_start(self) -> None:
+        buf = self._buffer
+        if not buf or (buf[0] == 0xFF and len(buf) < 4 and not self._eof):
+            return
+        self._started = True
+        if buf[0] == 0x00 or buf[:4] == b"\xff\xff\xff\xff":
+            raise RemoteProtocolError(
+                "the data received starts with a binary length header, not a line of text: "
+                "the other side may use length framing", hint=FRAMING_HINT)
 
     def _next_line(self) -> Event | NeedData:
         buf = self._buffer

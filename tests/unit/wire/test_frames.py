@@ -205,7 +205,9 @@ def test_any_split_of_any_message_sequence_decodes_the_same(msgs: list[bytes], d
 
 
 line_lists = st.lists(st.binary(max_size=200).filter(lambda b: b"\n" not in b and not b.endswith(b"\r")
-                                                      and not b.startswith(b"error: ")), max_size=20)
+                                                      and not b.startswith(b"error: ")), max_size=20).filter(
+    # a stream starting like a length header is refused (test_line_stream_starting_like_length_framing)
+    lambda ms: not ms or not (ms[0].startswith(b"\x00") or ms[0].startswith(b"\xff\xff\xff\xff")))
 
 
 @settings(max_examples=300)
@@ -236,3 +238,25 @@ def test_random_bytes_never_crash_the_length_decoder(garbage: bytes, data: st.Da
     codec = LengthCodec(256)
     with contextlib.suppress(FrameTooLarge, RemoteProtocolError):
         feed(codec, data.draw(split(garbage)))
+
+
+@pytest.mark.parametrize("start", [b"\x00\x00\x00\x05hello", b"\xff\xff\xff\xff\x00\x00\x00\x01x"])
+def test_line_stream_starting_like_length_framing(start: bytes) -> None:
+    codec = LineCodec(100)
+    codec.receive_data(start[:1] if start[0] == 0xFF else start)
+    if start[0] == 0xFF:
+        assert codec.next_event() is NEED_DATA  # one 0xFF byte could still be text
+        codec.receive_data(start[1:])
+    with pytest.raises(RemoteProtocolError, match="may use length framing") as info:
+        codec.next_event()
+    assert info.value.hint is not None and "--framing" in info.value.hint
+    later = LineCodec(100)
+    assert messages(feed(later, [b"first\n\x00second\n"])) == [b"first", b"\x00second"]
+
+
+def test_text_read_as_a_length_says_line_framing() -> None:
+    codec = LengthCodec(1024)
+    codec.receive_data(b"HELLO\n")
+    with pytest.raises(FrameTooLarge, match=r"are text \('HELL'\).*may use line framing") as info:
+        codec.next_event()
+    assert info.value.size == int.from_bytes(b"HELL", "big") and info.value.header == b"HELL"

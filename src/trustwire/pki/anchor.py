@@ -1,0 +1,221 @@
+"""The root CA as a trust anchor to install, and the vocabulary of trust-store changes.
+
+:class:`TrustAnchor` is the home's root, checked fit to install; :class:`TrustStore`
+is what one store (system, NSS, Java: see :mod:`trustwire.pki.truststores`) offers;
+:class:`StoreReport` and :class:`TrustReport` say what happened, store by store.
+The helpers at the end run a store's own tool and boil its error down to one line.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+
+from trustwire.errors import PKIError
+from trustwire.pki.ca import fingerprint
+from trustwire.pki.store import Home
+
+__all__ = [
+    "Action",
+    "Outcome",
+    "StoreKind",
+    "StoreReport",
+    "TrustAnchor",
+    "TrustReport",
+    "TrustStore",
+    "one_line",
+    "run_tool",
+    "which",
+]
+
+_log = logging.getLogger("trustwire.truststores")
+
+TOOL_TIMEOUT = 120.0
+"""Seconds a store tool may take (update-ca-certificates runs Java hooks: ~1-2 s)."""
+
+
+class StoreKind(enum.Enum):
+    SYSTEM = "system"
+    NSS = "nss"
+    JAVA = "java"
+
+
+class Action(enum.Enum):
+    INSTALL = "install"
+    UNINSTALL = "uninstall"
+
+
+class Outcome(enum.Enum):
+    DONE = "done"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoreReport:
+    """What happened to one store."""
+
+    kind: StoreKind
+    location: str
+    """The file, directory or keychain changed (or that would have been)."""
+    outcome: Outcome
+    detail: str
+    """One sentence: what changed, why it was skipped, or the tool's error."""
+    hint: str | None = None
+    absent: bool = False
+    """Skipped because the store or its tool is not on this machine (does not fail a run)."""
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.DONE or (self.outcome is Outcome.SKIPPED and self.absent)
+
+    def as_json(self) -> dict[str, object]:
+        return {"store": self.kind.value, "location": self.location, "outcome": self.outcome.value,
+                "detail": self.detail, "hint": self.hint, "absent": self.absent}
+
+
+@dataclass(frozen=True)
+class TrustReport:
+    """Every store's outcome for one ``install`` or ``uninstall``."""
+
+    action: Action
+    anchor: TrustAnchor
+    stores: tuple[StoreReport, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when every store was done or skipped for absence (exit 0)."""
+        return all(s.ok for s in self.stores)
+
+    def as_json(self) -> dict[str, object]:
+        return {"action": self.action.value, "subject": self.anchor.subject,
+                "fingerprint": self.anchor.pin, "ok": self.ok,
+                "stores": [s.as_json() for s in self.stores]}
+
+
+@dataclass(frozen=True)
+class TrustAnchor:
+    """The home's root CA certificate, checked fit to install."""
+
+    cert: x509.Certificate
+    source: Path
+
+    @classmethod
+    def from_home(cls, home: Home) -> TrustAnchor:
+        """The home's ca.crt, refused unless it is a self-signed CA certificate.
+
+        Raises:
+            CANotFound, StoreError: no CA in the home, or an unsafe home.
+            PKIError: ca.crt is not a self-signed CA:TRUE certificate.
+        """
+        cert = home.root_cert()
+        source = home.ca_cert_path
+        try:
+            constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+            is_ca = constraints.ca
+        except x509.ExtensionNotFound:
+            is_ca = False
+        self_signed = cert.issuer == cert.subject
+        if self_signed:
+            try:
+                cert.verify_directly_issued_by(cert)
+            except (InvalidSignature, ValueError, TypeError):
+                self_signed = False
+        if not (is_ca and self_signed):
+            raise PKIError(
+                f"{source} is not a self-signed CA certificate (CA:TRUE), so it is not this "
+                "home's trustwire root; refusing to install it",
+                hint="restore the home's ca.crt from a backup, or pick the right home with --home",
+            )
+        return cls(cert=cert, source=source)
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.cert)
+
+    @property
+    def pin(self) -> str:
+        return "sha256:" + self.fingerprint.upper()
+
+    @property
+    def short(self) -> str:
+        return self.fingerprint[:16]
+
+    @property
+    def nickname(self) -> str:
+        """The NSS nickname and Java alias: unique to this root."""
+        return f"trustwire-{self.short}"
+
+    @property
+    def subject(self) -> str:
+        return self.cert.subject.rfc4514_string()
+
+    @property
+    def pem(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.PEM)
+
+    def matches_pem(self, data: bytes) -> bool:
+        try:
+            return any(fingerprint(c) == self.fingerprint for c in x509.load_pem_x509_certificates(data))
+        except ValueError:
+            return False
+
+
+class TrustStore(Protocol):
+    """One store: whether it can be changed here, what would change, and the change."""
+
+    kind: StoreKind
+
+    @property
+    def location(self) -> str: ...
+
+    def unavailable(self, action: Action) -> StoreReport | None:
+        """A skip report when this store cannot be changed here (tool missing, not root)."""
+
+    def plan(self, anchor: TrustAnchor, action: Action) -> str:
+        """What :meth:`apply` will change, in one sentence (printed before touching it)."""
+
+    def apply(self, anchor: TrustAnchor, action: Action) -> StoreReport: ...
+
+
+def one_line(result: subprocess.CompletedProcess[str]) -> str:
+    for text in (result.stderr, result.stdout):
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        if lines:
+            return lines[0]
+    return f"exit status {result.returncode}"
+
+
+def run_tool(args: Sequence[str], *, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a store tool; an OSError (not executable, ...) comes back as a failed result."""
+    _log.debug("running %s", " ".join(args))
+    try:
+        result = subprocess.run(list(args), capture_output=True, text=True, timeout=TOOL_TIMEOUT,
+                                check=False, env=env)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return subprocess.CompletedProcess(list(args), 127, "", f"{args[0]}: {exc}")
+    _log.debug("%s exited with %d: %s", args[0], result.returncode, one_line(result))
+    return result
+
+
+def which(name: str) -> str | None:
+    found = shutil.which(name)
+    if found is None:
+        # Administrators' tools (update-ca-certificates) live in sbin, which a user's PATH
+        # often lacks; a user's tools (certutil, keytool) are looked up on PATH only.
+        for directory in ("/usr/sbin", "/sbin"):
+            candidate = Path(directory) / name
+            if candidate.exists() and os.access(candidate, os.X_OK):
+                return str(candidate)
+    return found

@@ -1,0 +1,99 @@
+"""`cert issue --not-before/--not-after`, `--ou`/`--org`, and the fingerprint it prints."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from tests.conftest import CliResult
+from tests.scenarios.helpers import assert_clean_error
+from trustwire.authz.policy import Policy
+from trustwire.pki.ca import fingerprint
+from trustwire.pki.store import Home
+
+Cli = Callable[..., CliResult]
+
+
+def leaf(home: Home, name: str) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(home.cert_path(name).read_bytes())
+
+
+def test_absolute_window_utc_unless_an_offset_is_given(home: Home, cli: Cli) -> None:
+    result = cli("--home", home.root, "cert", "issue", "job", "--client",
+                 "--not-before", "2030-01-02T03:04:05", "--not-after", "2030-02-01T12:00+01:00")
+    assert result.code == 0, result.err
+    cert = leaf(home, "job")
+    assert cert.not_valid_before_utc == dt.datetime(2030, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    assert cert.not_valid_after_utc == dt.datetime(2030, 2, 1, 11, 0, tzinfo=dt.UTC)
+    assert "valid:       2030-01-02 03:04 UTC to 2030-02-01 11:00 UTC" in result.out
+    only_end = cli("--home", home.root, "cert", "issue", "end", "--client", "--not-after",
+                   (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    assert only_end.code == 0, only_end.err
+    cert = leaf(home, "end")
+    assert abs(cert.not_valid_before_utc - (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5))) < \
+        dt.timedelta(minutes=1)
+
+
+def test_window_refusals(home: Home, cli: Cli, tmp_path: Path) -> None:
+    reversed_ = cli("--home", home.root, "cert", "issue", "a", "--client",
+                    "--not-before", "2030-02-01", "--not-after", "2030-01-01")
+    assert_clean_error(reversed_, 2, "would end (2030-01-01T00:00:00+00:00) before it begins")
+    assert "hint: give --not-after later than --not-before" in reversed_.err
+    mixed = cli("--home", home.root, "cert", "issue", "a", "--client", "--days", "3",
+                "--not-after", "2030-01-01")
+    assert_clean_error(mixed, 2, "give either --days/--hours or --not-before/--not-after")
+    assert "hint: see `trustwire cert issue --help`" in mixed.err
+    garbled = cli("--home", home.root, "cert", "issue", "a", "--client", "--not-after", "soon")
+    assert_clean_error(garbled, 2, "--not-after 'soon' is not an ISO 8601 time")
+    assert "hint: write it like 2026-03-01T12:00:00Z" in garbled.err
+
+    short = Home(tmp_path / "short")
+    short.init_ca(name="short CA", lifetime=dt.timedelta(days=401))
+    start = dt.datetime.now(dt.UTC) + dt.timedelta(days=350)
+    late = cli("--home", short.root, "cert", "issue", "a", "--client",
+               "--not-before", start.isoformat(), "--not-after",
+               (start + dt.timedelta(days=60)).isoformat())
+    assert_clean_error(late, 1, "the certificate would expire after its CA")
+    assert "hint: ask for an earlier --not-after" in late.err
+    assert not short.cert_path("a").exists() and not home.cert_path("a").exists()
+
+
+def test_org_and_ou_in_the_subject_and_kept_on_renewal(home: Home, cli: Cli) -> None:
+    result = cli("--home", home.root, "cert", "issue", "svc", "--server", "--org", "Acme Ltd",
+                 "--ou", "payments")
+    assert result.code == 0, result.err
+    assert leaf(home, "svc").subject.rfc4514_string() == "OU=payments,O=Acme Ltd,CN=svc"
+    assert cli("--home", home.root, "cert", "renew", "svc").code == 0
+    renewed = leaf(home, "svc").subject
+    assert renewed.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == "Acme Ltd"
+    for flag, what in (("--org", "organization"), ("--ou", "organizational unit")):
+        bad = cli("--home", home.root, "cert", "issue", "x", "--client", flag, "Acme\u202eevil")
+        assert_clean_error(bad, 2, f"invalid {what}")
+        assert "hint: " in bad.err
+        too_long = cli("--home", home.root, "cert", "issue", "x", "--client", flag, "o" * 65)
+        assert_clean_error(too_long, 2, "use 1-64 characters")
+    assert not home.cert_path("x").exists()
+
+
+def test_printed_fingerprint_is_what_allow_fingerprint_takes(home: Home, cli: Cli) -> None:
+    result = cli("--home", home.root, "cert", "issue", "pinned", "--client")
+    assert result.code == 0, result.err
+    match = re.search(r"^  fingerprint: (sha256:[0-9A-F]{64})$", result.out, re.MULTILINE)
+    assert match, result.out
+    printed = match.group(1)
+    cert = leaf(home, "pinned")
+    assert Policy.build(fingerprint=[printed]).fingerprint == {fingerprint(cert)}
+    other = cli("--home", home.root, "cert", "issue", "other", "--client", "--json")
+    assert json.loads(other.out)["fingerprint"] != printed
+    shown = cli("--home", home.root, "cert", "show", "pinned", "--json")
+    assert json.loads(shown.out)["fingerprint"] == printed
+    listed = cli("--home", home.root, "cert", "list", "--json")
+    assert printed in [r["fingerprint"] for r in json.loads(listed.out)]
+    human = cli("--home", home.root, "cert", "show", "pinned")
+    assert printed in human.out.replace("\n", " ").split()
