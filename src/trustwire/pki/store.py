@@ -22,7 +22,6 @@ import fcntl
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
@@ -70,24 +69,13 @@ from trustwire.pki.keys import (
     private_key_pem,
     public_keys_match,
 )
+from trustwire.pki.layout import IdentityFiles
 from trustwire.pki.names import NameConstraints, SubjectAltNames, validate_cert_name
 
-__all__ = ["Home", "IdentityFiles", "load_certificates", "parse_serial"]  # the last two: pki.info
+__all__ = ["Home", "IdentityFiles", "load_certificates", "parse_serial"]  # re-exported: pki.layout, pki.info
 
 INTERMEDIATE_LIFETIME = dt.timedelta(days=5 * 365)
 """Intermediates live half as long as the default root, so one rotation fits inside it."""
-
-
-@dataclass(frozen=True)
-class IdentityFiles:
-    """The files behind ``--identity NAME``."""
-
-    cert: Path
-    """Leaf then intermediates."""
-    key: Path
-    ca: Path
-    """The trust anchor (the root)."""
-    crl: Path | None
 
 
 class Home:
