@@ -95,6 +95,8 @@ class Behaviour:
     extended_master_secret: bool = True
     renegotiation_info: bool = True
     honours_fallback_scsv: bool = True
+    silent_to_sslv2: bool = False
+    """Say nothing to an SSL 2.0 CLIENT-HELLO (until the client gives up)."""
 
 
 def server_hello(version: int, cipher: int, compression: int, extensions: bytes,
@@ -106,9 +108,12 @@ def server_hello(version: int, cipher: int, compression: int, extensions: bytes,
     return b"\x02" + len(body).to_bytes(3, "big") + body
 
 
-def answer(behaviour: Behaviour, hello: ClientHello | SSLv2ClientHello) -> bytes:
-    """What this server sends back to ``hello`` (empty: close without a word)."""
+def answer(behaviour: Behaviour, hello: ClientHello | SSLv2ClientHello) -> bytes | None:
+    """What this server sends back to ``hello`` (empty: close without a word; None: say
+    nothing and wait)."""
     if isinstance(hello, SSLv2ClientHello):
+        if behaviour.silent_to_sslv2:
+            return None
         if not behaviour.sslv2_specs:
             return b""
         specs = [s for s in behaviour.sslv2_specs if s in hello.ciphers]
@@ -182,8 +187,8 @@ class LegacyResponder:
                     hello = parse_client_hello(_read_hello(sock))
                     responder.hellos.append(hello)
                     reply = answer(responder.behaviour, hello)
-                    if reply:
-                        sock.sendall(reply)
+                    if reply is None or reply:
+                        sock.sendall(reply or b"")
                         while sock.recv(65536):  # until the client gives up (or 5 s)
                             pass
 

@@ -24,12 +24,13 @@ RC4_SHA, DES_CBC3_SHA, ECDHE_RSA_AES128_GCM, ECDHE_RSA_AES128_SHA = 0x0005, 0x00
 SSL3, TLS10, TLS11, TLS12 = 0x0300, 0x0301, 0x0302, 0x0303
 
 
-def probe(port: int, *, ciphers: bool = False) -> tuple[Observations, dict[str, Check]]:
+def probe(port: int, *, ciphers: bool = False,
+          timeout: float = 3) -> tuple[Observations, dict[str, Check]]:
     """What the probe's version (and with ``ciphers``, suite) and legacy scans find, and the
     verdicts on it."""
     target = ProbeTarget.parse(f"127.0.0.1:{port}", "localhost")
     obs = Observations(target=target, started=dt.datetime.now(dt.UTC))
-    runner = Runner(target, ProbeOptions(timeout=3), None)
+    runner = Runner(target, ProbeOptions(timeout=timeout), None)
     try:
         check_baseline(runner)
         scan_versions(runner, obs)
@@ -116,6 +117,16 @@ def test_no_renegotiation_info_and_no_extended_master_secret() -> None:
         _, checks = probe(server.port)
     assert checks["tls.secure_renegotiation"].status.value == "pass"
     assert checks["tls.extended_master_secret"].status.value == "pass"
+
+
+def test_silence_is_not_tested_never_passed() -> None:
+    with responder(silent_to_sslv2=True) as server:
+        obs, checks = probe(server.port, timeout=0.5)
+    assert obs.versions["SSLv2"].accepted is None
+    assert checks["protocol.sslv2"].status.value == "skip"
+    assert "did not answer in time" in checks["protocol.sslv2"].detail
+    assert ("SSL 2.0", "the server did not answer in time") in obs.untested
+    assert checks["protocol.sslv3"].status.value == "pass"  # the rest was answered
 
 
 def test_the_cli_reports_legacy_findings_in_json_sarif_and_junit(cli: Cli, tmp_path: Path) -> None:
