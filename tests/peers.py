@@ -31,15 +31,16 @@ def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:
 @contextlib.contextmanager
 def openssl_s_server(
     openssl: str, *, cert: Path, key: Path, ca: Path, port: int, extra: list[str] | None = None,
-    verify: bool = True,
+    verify: bool = True, env: dict[str, str] | None = None,
 ) -> Iterator[subprocess.Popen[str]]:
-    """``openssl s_server`` requiring a client certificate (-Verify 1), on 127.0.0.1:port."""
+    """``openssl s_server`` requiring a client certificate (-Verify 1), on 127.0.0.1:port
+    (``env``: its environment, e.g. an ``OPENSSL_CONF``)."""
     args = [openssl, "s_server", "-accept", f"127.0.0.1:{port}", "-cert", str(cert),
             "-key", str(key), "-CAfile", str(ca), "-naccept", "1", "-rev"]
     if verify:
         args += ["-Verify", "1", "-verify_return_error"]
     proc = subprocess.Popen([*args, *(extra or [])], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
         deadline = time.monotonic() + 10
         assert proc.stdout is not None

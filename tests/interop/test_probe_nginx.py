@@ -119,9 +119,11 @@ def versions(report: dict) -> dict[str, bool | None]:  # type: ignore[type-arg]
 def test_modern_nginx(cli: Cli, web_home: Home, nginx_sites: dict[str, int]) -> None:
     code, report = probe(cli, web_home, nginx_sites["modern"], "--profile", "modern")
     assert code == 0, [c for c in report["checks"] if c["status"] == "fail"]
-    assert versions(report) == {"SSLv3": None, "TLSv1": False, "TLSv1.1": False, "TLSv1.2": False,
-                                "TLSv1.3": True}
+    assert versions(report) == {"SSLv2": False, "SSLv3": False, "TLSv1": False, "TLSv1.1": False,
+                                "TLSv1.2": False, "TLSv1.3": True}
     assert report["http"]["status"] == 200 and statuses(report)["http.hsts"] == "pass"
+    for check in ("tls.fallback_scsv", "tls.extended_master_secret", "vuln.crime"):
+        assert statuses(report)[check] == "info"  # not applicable to TLS 1.3 alone
     code, report = probe(cli, web_home, nginx_sites["modern"])
     assert code == 0 and statuses(report)["protocol.tlsv1_2"] == "warn"
 
@@ -138,6 +140,10 @@ def test_intermediate_nginx(cli: Cli, web_home: Home, nginx_sites: dict[str, int
     assert report["client_auth"]["requested"] is False
     attacks = {name: found["vulnerable"] for name, found in report["known_attacks"].items()}
     assert not any(attacks[name] for name in ("beast", "lucky13", "sweet32", "logjam"))
+    for check in ("protocol.sslv2", "protocol.sslv3", "tls.fallback_scsv",
+                  "tls.secure_renegotiation", "tls.extended_master_secret", "vuln.crime"):
+        assert statuses(report)[check] == "pass", check
+    assert report["legacy"]["fallback_scsv"]["reply"]["alert"] == 86
     code, _ = probe(cli, web_home, nginx_sites["intermediate"], "--profile", "modern")
     assert code == 1  # TLS 1.2 is outside the modern profile
 
@@ -145,12 +151,16 @@ def test_intermediate_nginx(cli: Cli, web_home: Home, nginx_sites: dict[str, int
 def test_weak_nginx(cli: Cli, web_home: Home, nginx_sites: dict[str, int]) -> None:
     code, report = probe(cli, web_home, nginx_sites["weak"])
     assert code == 1
-    assert versions(report) == {"SSLv3": None, "TLSv1": True, "TLSv1.1": True, "TLSv1.2": True,
-                                "TLSv1.3": False}
+    assert versions(report) == {"SSLv2": False, "SSLv3": False, "TLSv1": True, "TLSv1.1": True,
+                                "TLSv1.2": True, "TLSv1.3": False}
+    assert report["legacy"]["suites"] == {}  # ALL:@SECLEVEL=0 has no RC4, DES or EXPORT left
+    assert report["legacy"]["fallback_scsv"]["offered"] == "TLSv1.1"
     found = statuses(report)
     for check in ("protocol.tlsv1", "protocol.tlsv1_1", "ciphers.weak.cbc", "ciphers.weak.rsa",
                   "cert.validity", "cert.hostname", "http.hsts", "cert.trusted"):
         assert found.get(check) == "fail", (check, found.get(check))
+    for check in ("protocol.sslv3", "tls.fallback_scsv", "tls.secure_renegotiation", "vuln.crime"):
+        assert found.get(check) == "pass", (check, found.get(check))
     tls10 = report["cipher_suites"]["TLSv1"]
     assert "ECDHE-RSA-AES128-SHA" in tls10 and "AES128-SHA" in tls10
     assert report["server_enforces_order"] is True

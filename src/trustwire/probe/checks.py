@@ -20,13 +20,14 @@ from trustwire.pki.lint import Purpose, Severity, lint_certificate
 from trustwire.probe.chain import TrustProblem, explain_untrusted, out_of_order
 from trustwire.probe.consequences import judge_consequences
 from trustwire.probe.findings import Check, Status, Verdict, verdict
+from trustwire.probe.legacy import judge_legacy
 from trustwire.probe.observations import VALID_FROM_YOUR_CA, Observations
 from trustwire.probe.profiles import Profile
 
 __all__ = ["Check", "Status", "Verdict", "evaluate", "hostname_matches", "verdict", "weaknesses"]
 
 
-VERSION_LABEL = {"SSLv3": "SSL 3.0", "TLSv1": "TLS 1.0", "TLSv1.1": "TLS 1.1",
+VERSION_LABEL = {"SSLv2": "SSL 2.0", "SSLv3": "SSL 3.0", "TLSv1": "TLS 1.0", "TLSv1.1": "TLS 1.1",
                  "TLSv1.2": "TLS 1.2", "TLSv1.3": "TLS 1.3"}
 _CANONICAL_GROUP = {"prime256v1": "secp256r1", "p-256": "secp256r1", "p-384": "secp384r1",
                     "p-521": "secp521r1", "x25519mlkem768": "X25519MLKEM768"}
@@ -53,6 +54,8 @@ def weaknesses(cipher: dict[str, Any], profile: Profile) -> list[str]:
         found.append("RC4")
     if "des-ede3" in symmetric or "DES-CBC3" in name:
         found.append("3DES (Sweet32)")
+    if symmetric == "des-cbc" and "EXP" not in name:
+        found.append("DES (56-bit key)")
     if symmetric.endswith("-cbc") and digest == "sha1":
         found.append("CBC with SHA-1")
     elif symmetric.endswith("-cbc"):
@@ -500,4 +503,5 @@ def evaluate(obs: Observations, profile: Profile, now: dt.datetime | None = None
     judge.client_auth()
     judge.http()
     judge.checks += judge_consequences(obs)
+    judge.checks += judge_legacy(obs.legacy)
     return judge.checks

@@ -9,7 +9,9 @@ purpose-built client context, whose ServerHello tells what the server chose
    stops there (:class:`~trustwire.errors.Unreachable`, exit 2) instead of timing
    out a hundred times;
 2. versions, cipher suites and server order, groups, the certificate chain
-   (:mod:`trustwire.probe.tls_scan`);
+   (:mod:`trustwire.probe.tls_scan`), and with hand-built hellos what the local OpenSSL
+   cannot offer: SSL 2.0/3.0, RC4, DES, EXPORT..., DEFLATE, TLS_FALLBACK_SCSV
+   (:mod:`trustwire.probe.legacy_scan`);
 3. client-certificate enforcement (:mod:`trustwire.probe.mtls`, with the identities
    of :mod:`trustwire.probe.identities`);
 4. for an ``https://`` target, the HTTP status and headers (:mod:`trustwire.probe.http`).
@@ -26,6 +28,7 @@ from collections.abc import Callable
 
 from trustwire.probe.attempt import Runner
 from trustwire.probe.http import check_http
+from trustwire.probe.legacy_scan import scan_legacy
 from trustwire.probe.mtls import check_client_auth
 from trustwire.probe.observations import Observations
 from trustwire.probe.target import ProbeOptions, ProbeTarget
@@ -62,6 +65,7 @@ def collect(target: ProbeTarget, options: ProbeOptions,
         check_baseline(runner)
         scan_versions(runner, obs)
         scan_ciphers(runner, obs)
+        scan_legacy(runner, obs)
         scan_groups(runner, obs)
         scan_key_sizes(runner, obs)
         scan_certificate(runner, obs)

@@ -12,6 +12,7 @@ from typing import Any
 
 from cryptography import x509
 
+from trustwire.probe.legacy import LegacyFacts
 from trustwire.probe.target import ProbeTarget
 
 __all__ = ["VALID_FROM_YOUR_CA", "EnforcementCase", "Observations", "Support"]
@@ -69,3 +70,5 @@ class Observations:
     http_error: str | None = None
     redirect: tuple[int | None, str | None] | None = None
     untested: list[tuple[str, str]] = field(default_factory=list)
+    legacy: LegacyFacts | None = None
+    """What hand-built hellos found (SSL 2.0/3.0, suites OpenSSL lacks, SCSV, EMS...)."""

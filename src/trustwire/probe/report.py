@@ -63,6 +63,7 @@ def to_json(obs: Observations, profile: Profile, checks: list[Check], result: Ve
                                                             "location": obs.redirect[1]},
         },
         "known_attacks": {c.name: c.as_json() for c in consequences(obs)},
+        "legacy": None if obs.legacy is None else obs.legacy.as_json(),
         "untested": [{"what": what, "why": why} for what, why in obs.untested],
         "checks": [c.as_json() for c in checks],
         "verdict": {"pass": result.passed, "failures": result.failures,

@@ -77,10 +77,8 @@ def check_baseline(runner: Runner) -> None:
 
 
 def scan_versions(runner: Runner, obs: Observations) -> None:
-    """Which protocol versions the server accepts, one handshake per version."""
-    obs.versions["SSLv3"] = Support(None, f"the local OpenSSL ({ssl.OPENSSL_VERSION}) was built "
-                                           "without SSL 3.0, so it cannot offer it")
-    obs.untested.append(("SSL 3.0", obs.versions["SSLv3"].note or ""))
+    """Which protocol versions the server accepts, one handshake per version (SSL 2.0 and 3.0,
+    which OpenSSL 3 cannot offer, are asked by :mod:`trustwire.probe.legacy_scan`)."""
     jobs: list[Job] = []
     for name, attr in VERSIONS:
         try:
@@ -145,14 +143,7 @@ def scan_ciphers(runner: Runner, obs: Observations) -> None:
             | {"name": name})
     for suites in accepted.values():
         suites.sort(key=lambda c: str(c["name"]))
-    obs.ciphers = accepted
-    offered = {c["name"] for c in candidates}
-    missing = [label for label, needle in (("RC4", "RC4"), ("EXPORT", "EXP"), ("NULL", "NULL"),
-                                            ("3DES", "DES-CBC3"))
-               if not any(needle in name for name in offered)]
-    if missing:
-        obs.untested.append((f"{', '.join(missing)} cipher suites",
-                             f"the local OpenSSL ({ssl.OPENSSL_VERSION}) cannot offer them"))
+    obs.ciphers = accepted  # legacy_scan adds the suites the local OpenSSL cannot offer
     _server_order(runner, obs)
 
 
