@@ -152,6 +152,8 @@ def attempt(target: ProbeTarget, ctx: ssl.SSLContext, *, timeout: float, verdict
 
 
 def _await_verdict(tls: ssl.SSLSocket, result: Attempt, timeout: float, send: bytes | None) -> None:
+    if not result.log.certificate_requested and send is None:
+        return  # no certificate asked for, none to refuse: a silent server (SMTP) costs no timeout
     if send is not None:
         tls.sendall(send)
     deadline = time.monotonic() + timeout
