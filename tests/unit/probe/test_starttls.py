@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from collections.abc import Callable
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from rich.console import Console
 
+from tests.unit.probe.test_checks import NOW, good
 from trustwire.errors import ConfigError
+from trustwire.probe.checks import evaluate, verdict
+from trustwire.probe.profiles import PROFILES
+from trustwire.probe.report import render_human, to_json
 from trustwire.probe.starttls import (
     MAX_DIALOGUE,
     PROTOCOLS,
@@ -263,3 +269,14 @@ def test_target_takes_starttls_only_for_host_port() -> None:
         ProbeTarget.parse("https://mail.example/", starttls="smtp")
     with pytest.raises(ConfigError, match="no STARTTLS dialogue"):
         ProbeTarget.parse("mail.example:25", starttls="xmpp")
+
+
+def test_reports_name_the_starttls_protocol() -> None:
+    obs = good()
+    obs.target = dataclasses.replace(obs.target, starttls="smtp")
+    checks = evaluate(obs, PROFILES["intermediate"], now=NOW)
+    assert to_json(obs, PROFILES["intermediate"], checks, verdict(checks))["target"]["starttls"] == "smtp"
+    console = Console(record=True, width=120)
+    render_human(console, obs, PROFILES["intermediate"], checks, verdict(checks))
+    assert "(server name web.example, STARTTLS smtp," in console.export_text()
+    assert to_json(good(), PROFILES["intermediate"], checks, verdict(checks))["target"]["starttls"] is None
