@@ -120,7 +120,7 @@ class Negotiation:
                     if self.implicit_port else "")
         return self._end(Failed(
             reason=f"the {self.protocol} server did not send {self.awaiting} within "
-                   f"{seconds:g} seconds",
+                   f"{seconds:g} second{'' if seconds == 1 else 's'}",
             hint=f"is it an implicit-TLS port{implicit}? raise --timeout for slow links"))
 
     def broken(self, error: str) -> Failed:

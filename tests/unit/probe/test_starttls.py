@@ -217,6 +217,7 @@ def test_timeout_and_broken_sentences_name_the_stage() -> None:
     dialogue = negotiation("imap")
     assert dialogue.timed_out(5).reason == "the IMAP server did not send its greeting within 5 seconds"
     assert "993" in dialogue.timed_out(5).hint
+    assert negotiation("smtp").timed_out(1).reason.endswith("within 1 second")
     assert dialogue.next_step() == dialogue.timed_out(5)  # the end is final
     broken = negotiation("ldap")
     broken.next_step()
