@@ -14,6 +14,7 @@ from trustwire.probe.checks import evaluate, verdict
 from trustwire.probe.collect import ProbeOptions, ProbeTarget, collect
 from trustwire.probe.profiles import load_profile
 from trustwire.probe.report import dumps, render_human, to_json, to_junit, to_sarif
+from trustwire.probe.starttls import PROTOCOLS
 
 __all__ = ["probe"]
 
@@ -23,6 +24,9 @@ _FILE = click.Path(path_type=Path, dir_okay=False, exists=True)
 @click.command()
 @click.argument("target")
 @click.option("--server-name", metavar="NAME", help="SNI and the name to check the certificate for.")
+@click.option("--starttls", type=click.Choice(PROTOCOLS, case_sensitive=False),
+              help="Speak this protocol's plaintext dialogue (STARTTLS, STLS, AUTH TLS, "
+                   "SSLRequest...) before each handshake; TARGET is HOST:PORT.")
 @click.option("--ca", type=_FILE, help="Trust this CA instead of the system store.")
 @click.option("--cert", type=_FILE, help="Our client certificate (checks that it is accepted).")
 @click.option("--key", type=_FILE, help="Its key.")
@@ -41,19 +45,24 @@ _FILE = click.Path(path_type=Path, dir_okay=False, exists=True)
               help="Handshakes in flight at once.")
 @click.option("--check-redirect", is_flag=True, help="Check that http:// redirects to https://.")
 @click.option("--http-port", type=click.IntRange(min=1, max=65535), default=80, show_default=True)
-def probe(target: str, server_name: str | None, ca: Path | None, cert: Path | None,
+def probe(target: str, server_name: str | None, starttls: str | None, ca: Path | None, cert: Path | None,
           key: Path | None, ca_key: Path | None, crl: Path | None, profile: str, as_json: bool,
           sarif: Path | None, junit: Path | None, timeout: float, concurrency: int,
           check_redirect: bool, http_port: int) -> int:
     """Audit TARGET (HOST:PORT or https://URL): versions, suites, groups, certificate,
     client authentication (does it REFUSE bad certificates?) and HTTP security headers.
 
+    With --starttls PROTO (smtp, imap, pop3, ftp, ldap, postgres, mysql), every connection
+    first asks the server to start TLS in that protocol, as testssl -t does.
+
     Exit 0 when the verdict passes, 1 when it fails, 2 when TARGET could not be probed.
     """
     if (cert is None) != (key is None):
         raise click.UsageError("give both --cert and --key")
     rules = load_profile(profile)
-    where = ProbeTarget.parse(target, server_name)
+    if starttls is not None and "://" in target:
+        raise click.UsageError("--starttls takes HOST:PORT, not a URL")
+    where = ProbeTarget.parse(target, server_name, starttls=starttls and starttls.lower())
     options = ProbeOptions(ca=ca, cert=cert, key=key, ca_key=ca_key, crl=crl, timeout=timeout,
                            concurrency=concurrency, check_redirect=check_redirect,
                            http_port=http_port)

@@ -169,6 +169,8 @@ _MAX_SERVED = 65536
 
 def _await_verdict(tls: ssl.SSLSocket, result: Attempt, timeout: float, handshake: float,
                    send: bytes | None) -> None:
+    if not result.log.certificate_requested and send is None:
+        return  # no certificate asked for, none to refuse: a silent server (SMTP) costs no wait
     if send is not None:
         tls.sendall(send)
         deadline = time.monotonic() + timeout

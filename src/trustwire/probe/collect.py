@@ -7,7 +7,8 @@ purpose-built client context, whose ServerHello tells what the server chose
 
 1. a first handshake checks that the target answers TLS at all; if not, the probe
    stops there (:class:`~trustwire.errors.Unreachable`, exit 2) instead of timing
-   out a hundred times;
+   out a hundred times (for a STARTTLS target, one dialogue first:
+   :mod:`trustwire.probe.starttls_scan`);
 2. versions, cipher suites and server order, groups, the certificate chain
    (:mod:`trustwire.probe.tls_scan`), and with hand-built hellos what the local OpenSSL
    cannot offer: SSL 2.0/3.0, RC4, DES, EXPORT..., DEFLATE, TLS_FALLBACK_SCSV
@@ -31,6 +32,7 @@ from trustwire.probe.http import check_http
 from trustwire.probe.legacy_scan import scan_legacy
 from trustwire.probe.mtls import check_client_auth
 from trustwire.probe.observations import Observations
+from trustwire.probe.starttls_scan import check_starttls
 from trustwire.probe.target import ProbeOptions, ProbeTarget
 from trustwire.probe.tls_scan import (
     check_baseline,
@@ -62,6 +64,7 @@ def collect(target: ProbeTarget, options: ProbeOptions,
     obs = Observations(target=target, started=dt.datetime.now(dt.UTC))
     runner = Runner(target, options, progress)
     try:
+        check_starttls(runner)
         check_baseline(runner)
         scan_versions(runner, obs)
         scan_ciphers(runner, obs)

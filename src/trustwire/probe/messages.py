@@ -165,7 +165,9 @@ class HandshakeLog:
         return None
 
     def server_hello(self) -> ServerHello | None:
-        data = self.first(SERVER_HELLO)
+        """The last ServerHello: after a HelloRetryRequest, the real one (``retry`` is only
+        true when the handshake stopped at the HelloRetryRequest)."""
+        data = next((d for kind, d in reversed(self.received) if kind == SERVER_HELLO), None)
         if data is None:
             return None
         try:

@@ -34,7 +34,7 @@ def to_json(obs: Observations, profile: Profile, checks: list[Check], result: Ve
         "tool": {"name": "trustwire", "version": __version__},
         "target": {"address": obs.target.describe(), "host": obs.target.host,
                    "port": obs.target.port, "server_name": obs.target.server_name,
-                   "https": obs.target.https},
+                   "https": obs.target.https, "starttls": obs.target.starttls},
         "profile": {"name": profile.name, "source": profile.source, "guidelines": GUIDELINES_HREF},
         "started": obs.started.isoformat(),
         "duration_s": round(obs.duration, 3),
@@ -73,8 +73,9 @@ def to_json(obs: Observations, profile: Profile, checks: list[Check], result: Ve
 
 def render_human(console: Console, obs: Observations, profile: Profile, checks: list[Check],
                  result: Verdict) -> None:
+    starttls = f", STARTTLS {obs.target.starttls}" if obs.target.starttls else ""
     console.print(f"[bold]trustwire probe[/] {obs.target.describe()}"
-                  f"  (server name {obs.target.server_name}, {obs.duration:.1f}s)")
+                  f"  (server name {obs.target.server_name}{starttls}, {obs.duration:.1f}s)")
     console.print(f"profile: {profile.source}  <{GUIDELINES_HREF}>")
     sections: dict[str, list[Check]] = {}
     for check in checks:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
 from trustwire.errors import ConfigError
 from trustwire.net.addresses import format_hostport, parse_hostport
+from trustwire.probe.starttls import PROTOCOLS
 
 __all__ = ["ProbeOptions", "ProbeTarget"]
 
@@ -21,11 +23,22 @@ class ProbeTarget:
     server_name: str
     https: bool
     path: str = "/"
+    starttls: str | None = None
+    """The plaintext protocol that starts TLS on this port (one of
+    :data:`trustwire.probe.starttls.PROTOCOLS`), or None when TLS starts at once."""
 
     @classmethod
-    def parse(cls, text: str, server_name: str | None = None) -> ProbeTarget:
-        """Raises ConfigError for anything else."""
+    def parse(cls, text: str, server_name: str | None = None,
+              starttls: str | None = None) -> ProbeTarget:
+        """Raises ConfigError for anything else, and for STARTTLS with an https:// URL."""
         value = text.strip()
+        if starttls is not None:
+            if starttls not in PROTOCOLS:
+                raise ConfigError(f"no STARTTLS dialogue for {starttls!r}: use one of "
+                                  f"{', '.join(PROTOCOLS)}")
+            if "://" in value:
+                raise ConfigError(f"{text!r}: a STARTTLS target is HOST:PORT, not a URL")
+            return dataclasses.replace(cls.parse(value, server_name), starttls=starttls)
         if "://" in value:
             url = urllib.parse.urlsplit(value)
             if url.scheme != "https" or not url.hostname:

@@ -13,9 +13,9 @@ from trustwire.tls import native
 
 
 def capture(pki: Pki, *, version: ssl.TLSVersion, groups: str | None = None,
-            client_cert: bool = False) -> HandshakeLog:
+            client_cert: bool = False, server: ssl.SSLContext | None = None) -> HandshakeLog:
     """Run a memory-BIO handshake against a trustwire server context, logging messages."""
-    server = pki.server_tls(maximum_version=version).context()
+    server = server or pki.server_tls(maximum_version=version).context()
     client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     client.check_hostname = False
     client.verify_mode = ssl.CERT_NONE
@@ -76,6 +76,19 @@ def test_hello_retry_request_is_recognised() -> None:
     message = b"\x02" + len(body).to_bytes(3, "big") + body
     hello = parse_server_hello(message)
     assert hello.retry and hello.version == "TLSv1.3" and hello.group == "secp256r1"
+
+
+def test_after_a_hello_retry_request_the_real_server_hello_counts(pki: Pki) -> None:
+    # a server that takes only P-384 (PostgreSQL's ssl_ecdh_curve does this) answers the
+    # client's X25519 key share with a HelloRetryRequest, then accepts TLS 1.3 on P-384
+    server = pki.server_tls().context()
+    assert native.set_groups(server, "P-384")
+    log = capture(pki, version=ssl.TLSVersion.TLSv1_3, groups="X25519:P-384", server=server)
+    hellos = [data for kind, data in log.received if kind == 2]
+    assert len(hellos) == 2 and parse_server_hello(hellos[0]).retry
+    hello = log.server_hello()
+    assert hello is not None and not hello.retry and hello.version == "TLSv1.3"
+    assert log.group() == "secp384r1"
 
 
 def test_garbage_does_not_crash_the_log() -> None:
