@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from trustwire.pki.info import describe_certificate
 from trustwire.pki.lint import Purpose, Severity, lint_certificate
+from trustwire.probe.exploits import judge_exploits
 from trustwire.probe.findings import Check, Status, Verdict, verdict
 from trustwire.probe.observations import VALID_FROM_YOUR_CA, Observations
 from trustwire.probe.profiles import Profile
@@ -431,4 +432,5 @@ def evaluate(obs: Observations, profile: Profile, now: dt.datetime | None = None
     judge.certificate()
     judge.client_auth()
     judge.http()
+    judge.checks += judge_exploits(obs.exploits)
     return judge.checks

@@ -12,6 +12,7 @@ from typing import Any
 
 from cryptography import x509
 
+from trustwire.probe.exploits import ExploitFacts
 from trustwire.probe.target import ProbeTarget
 
 __all__ = ["VALID_FROM_YOUR_CA", "EnforcementCase", "Observations", "Support"]
@@ -59,3 +60,5 @@ class Observations:
     http_error: str | None = None
     redirect: tuple[int | None, str | None] | None = None
     untested: list[tuple[str, str]] = field(default_factory=list)
+    exploits: ExploitFacts | None = None
+    """Heartbleed, CCS injection, ROBOT (:mod:`trustwire.probe.exploits`); None: not collected."""
