@@ -100,23 +100,7 @@ def daemon(args: list[str], *, port: int, host: str = "127.0.0.1", timeout: floa
 
 def nginx_config(tmp: Path, *, port: int, root: Path, extra_server: str = "") -> Path:
     """nginx serving ``root`` over plain HTTP, with PUT uploads (WebDAV) into it."""
-    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (tmp / sub).mkdir(parents=True, exist_ok=True)
-    config = tmp / "nginx.conf"
-    config.write_text(f"""
-user root;
-worker_processes 1;
-daemon off;
-pid {tmp}/nginx.pid;
-error_log stderr warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
+    return nginx_sites_config(tmp, f"""
     client_max_body_size 200m;
     sendfile on;
     server {{
@@ -124,7 +108,28 @@ http {{
         root {root};
         location / {{ dav_methods PUT; create_full_put_path on; dav_access user:rw; }}
         {extra_server}
-    }}
+    }}""", head="user root;", connections=4096, log="warn")
+
+
+def nginx_sites_config(tmp: Path, servers: str, *, head: str = "", connections: int = 1024,
+                       log: str = "error") -> Path:
+    """nginx in the foreground with ``servers`` (``server { ... }`` blocks and other http
+    directives) as its http block, temporary files under ``tmp``."""
+    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (tmp / sub).mkdir(parents=True, exist_ok=True)
+    config = tmp / "nginx.conf"
+    config.write_text(f"""
+{head}
+worker_processes 1;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log stderr {log};
+events {{ worker_connections {connections}; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi; uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;
+    {servers}
 }}
 """)
     return config

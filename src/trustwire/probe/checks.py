@@ -19,6 +19,7 @@ from trustwire.pki.info import describe_certificate
 from trustwire.pki.lint import Purpose, Severity, lint_certificate
 from trustwire.probe.chain import TrustProblem, explain_untrusted, out_of_order
 from trustwire.probe.consequences import judge_consequences
+from trustwire.probe.exploits import judge_exploits
 from trustwire.probe.findings import Check, Status, Verdict, verdict
 from trustwire.probe.legacy import judge_legacy
 from trustwire.probe.observations import VALID_FROM_YOUR_CA, Observations
@@ -504,4 +505,5 @@ def evaluate(obs: Observations, profile: Profile, now: dt.datetime | None = None
     judge.http()
     judge.checks += judge_consequences(obs)
     judge.checks += judge_legacy(obs.legacy)
+    judge.checks += judge_exploits(obs.exploits)
     return judge.checks

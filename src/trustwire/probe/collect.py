@@ -15,7 +15,9 @@ purpose-built client context, whose ServerHello tells what the server chose
    (:mod:`trustwire.probe.legacy_scan`);
 3. client-certificate enforcement (:mod:`trustwire.probe.mtls`, with the identities
    of :mod:`trustwire.probe.identities`);
-4. for an ``https://`` target, the HTTP status and headers (:mod:`trustwire.probe.http`).
+4. Heartbleed, CCS injection and ROBOT, with hand-built records
+   (:mod:`trustwire.probe.exploits_scan`);
+5. for an ``https://`` target, the HTTP status and headers (:mod:`trustwire.probe.http`).
 
 Nothing here judges: :mod:`trustwire.probe.checks` turns :class:`Observations`
 into verdicts.
@@ -28,6 +30,7 @@ import time
 from collections.abc import Callable
 
 from trustwire.probe.attempt import Runner
+from trustwire.probe.exploits_scan import scan_exploits
 from trustwire.probe.http import check_http
 from trustwire.probe.legacy_scan import scan_legacy
 from trustwire.probe.mtls import check_client_auth
@@ -73,6 +76,7 @@ def collect(target: ProbeTarget, options: ProbeOptions,
         scan_key_sizes(runner, obs)
         scan_certificate(runner, obs)
         check_client_auth(runner, obs)
+        scan_exploits(runner, obs)
         if target.https:
             check_http(runner, obs)
     finally:

@@ -16,7 +16,7 @@ from trustwire.probe.observations import Observations
 
 __all__ = ["Consequence", "consequences", "judge_consequences"]
 
-SECTION = "Known attacks"
+SECTION = "Vulnerabilities"
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import Any
 
 from cryptography import x509
 
+from trustwire.probe.exploits import ExploitFacts
 from trustwire.probe.legacy import LegacyFacts
 from trustwire.probe.target import ProbeTarget
 
@@ -72,3 +73,5 @@ class Observations:
     untested: list[tuple[str, str]] = field(default_factory=list)
     legacy: LegacyFacts | None = None
     """What hand-built hellos found (SSL 2.0/3.0, suites OpenSSL lacks, SCSV, EMS...)."""
+    exploits: ExploitFacts | None = None
+    """Heartbleed, CCS injection, ROBOT (:mod:`trustwire.probe.exploits`); None: not collected."""

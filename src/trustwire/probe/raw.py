@@ -32,6 +32,8 @@ class RawConnection:
         self.flight = ServerFlight()
         self.closed = False
         """The server closed (or reset) the connection."""
+        self.reset = False
+        """It was a reset (or another socket error), not an orderly close."""
         self.timed_out = False
 
     def __enter__(self) -> RawConnection:
@@ -65,7 +67,7 @@ class RawConnection:
                 self.timed_out = True
                 break
             except OSError:
-                self.closed = True
+                self.closed = self.reset = True
                 break
             if not data:
                 self.closed = True
