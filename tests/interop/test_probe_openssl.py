@@ -78,7 +78,7 @@ def rsa_server(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> tuple[Path
     (["-tls1_2", "-cipher", "AES128-GCM-SHA256"], ["AES128-GCM-SHA256"], "TLSv1.2",
      "ciphers.weak.rsa"),
     (["-tls1_2", "-cipher", "AES128-SHA:AES256-SHA"], ["AES128-SHA", "AES256-SHA"], "TLSv1.2",
-     "ciphers.weak.cbc"),
+     "ciphers.weak.cbc_sha1"),
     (["-tls1", "-cipher", "ECDHE-RSA-AES128-SHA:@SECLEVEL=0"], ["ECDHE-RSA-AES128-SHA"], "TLSv1",
      "protocol.tlsv1"),
     (["-tls1_1", "-cipher", "ECDHE-RSA-AES256-SHA:@SECLEVEL=0"], ["ECDHE-RSA-AES256-SHA"],

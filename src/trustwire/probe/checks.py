@@ -68,6 +68,11 @@ def weaknesses(cipher: dict[str, Any], profile: Profile) -> list[str]:
     return found
 
 
+def _weak_id(reason: str) -> str:
+    """A stable id per weakness: its first word, but both CBC findings kept apart."""
+    return "cbc_sha1" if reason.startswith("CBC with SHA-1") else reason.split()[0].lower()
+
+
 def hostname_matches(cert: x509.Certificate, name: str) -> bool:
     """RFC 6125: IP addresses against IP SANs, names against DNS SANs (left-most wildcard)."""
     try:
@@ -167,7 +172,7 @@ class _Judge:
                 for reason in weaknesses(suite, profile):
                     weak.setdefault(reason, []).append(f"{suite['name']} ({VERSION_LABEL[version]})")
         for reason, offenders in weak.items():
-            self.add(f"ciphers.weak.{reason.split()[0].lower()}", section, f"Weak: {reason}",
+            self.add(f"ciphers.weak.{_weak_id(reason)}", section, f"Weak: {reason}",
                      Status.FAIL, f"accepted: {', '.join(sorted(set(offenders)))}",
                      fix="remove these suites; keep ECDHE with AES-GCM or ChaCha20-Poly1305")
         tls12 = self.obs.ciphers.get("TLSv1.2", [])
