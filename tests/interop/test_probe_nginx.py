@@ -212,12 +212,13 @@ def test_sslyze_agrees(cli: Cli, web_home: Home, nginx_sites: dict[str, int], si
     port = nginx_sites[site]
     out = tmp_path / "sslyze.json"
     subprocess.run([sys.executable, "-m", "sslyze", f"127.0.0.1:{port}", "--sni", "localhost",
-                    "--tlsv1", "--tlsv1_1", "--tlsv1_2", "--tlsv1_3", "--certinfo",
-                    f"--json_out={out}"], capture_output=True, timeout=120, check=True)
+                    "--sslv2", "--sslv3", "--tlsv1", "--tlsv1_1", "--tlsv1_2", "--tlsv1_3",
+                    "--certinfo", "--compression", "--fallback", f"--json_out={out}"],
+                   capture_output=True, timeout=120, check=True)
     theirs = json.loads(out.read_text())["server_scan_results"][0]["scan_result"]
     _, ours = probe(cli, web_home, port)
-    for version, key in (("TLSv1", "tls_1_0"), ("TLSv1.1", "tls_1_1"), ("TLSv1.2", "tls_1_2"),
-                         ("TLSv1.3", "tls_1_3")):
+    for version, key in (("SSLv2", "ssl_2_0"), ("SSLv3", "ssl_3_0"), ("TLSv1", "tls_1_0"),
+                         ("TLSv1.1", "tls_1_1"), ("TLSv1.2", "tls_1_2"), ("TLSv1.3", "tls_1_3")):
         accepted = theirs[f"{key}_cipher_suites"]["result"]["accepted_cipher_suites"]
         assert versions(ours)[version] == bool(accepted), version
     sslyze_tls12 = {c["cipher_suite"]["openssl_name"]
@@ -231,6 +232,11 @@ def test_sslyze_agrees(cli: Cli, web_home: Home, nginx_sites: dict[str, int], si
         dt.datetime.fromisoformat(leaf["not_valid_after"].replace("Z", "+00:00")).isoformat()
     validity = next(c for c in ours["checks"] if c["id"] == "cert.validity")
     assert (validity["status"] == "fail") == expired
+    compression = theirs["tls_compression"]["result"]["supports_compression"]
+    assert (statuses(ours)["vuln.crime"] == "fail") is compression
+    if len([v for v, ok in versions(ours).items() if ok]) > 1:
+        scsv = theirs["tls_fallback_scsv"]["result"]["supports_fallback_scsv"]
+        assert (statuses(ours)["tls.fallback_scsv"] == "pass") is scsv
 
 
 @pytest.mark.parametrize(("site", "status"), [("compressed", "warn"), ("intermediate", "pass")])

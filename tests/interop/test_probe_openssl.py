@@ -267,3 +267,4 @@ def test_the_server_order_is_shown_and_a_weak_first_suite_is_flagged(
     assert order["status"] == status and ciphers.replace(":", ", ") in order["detail"]
     if status == "fail":
         assert "picks AES128-SHA" in order["detail"] and "over ECDHE-RSA-AES128-GCM-SHA256" in order["detail"]
+

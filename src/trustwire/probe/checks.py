@@ -70,7 +70,7 @@ def weaknesses(cipher: dict[str, Any], profile: Profile) -> list[str]:
 
 def _weak_id(reason: str) -> str:
     """A stable id per weakness: its first word, but both CBC findings kept apart."""
-    return "cbc_sha1" if reason.startswith("CBC with SHA-1") else reason.split()[0].lower()
+    return "cbc_sha1" if reason.startswith("CBC with SHA-1") else reason.partition(" ")[0].lower()
 
 
 def hostname_matches(cert: x509.Certificate, name: str) -> bool:
