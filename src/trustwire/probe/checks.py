@@ -19,6 +19,7 @@ from trustwire.pki.lint import Purpose, Severity, lint_certificate
 from trustwire.probe.findings import Check, Status, Verdict, verdict
 from trustwire.probe.observations import VALID_FROM_YOUR_CA, Observations
 from trustwire.probe.profiles import Profile
+from trustwire.probe.sessions import judge_sessions
 
 __all__ = ["Check", "Status", "Verdict", "evaluate", "hostname_matches", "verdict", "weaknesses"]
 
@@ -431,4 +432,5 @@ def evaluate(obs: Observations, profile: Profile, now: dt.datetime | None = None
     judge.certificate()
     judge.client_auth()
     judge.http()
+    judge.checks += judge_sessions(obs, profile)
     return judge.checks

@@ -28,6 +28,7 @@ from trustwire.probe.attempt import Runner
 from trustwire.probe.http import check_http
 from trustwire.probe.mtls import check_client_auth
 from trustwire.probe.observations import Observations
+from trustwire.probe.sessions_scan import scan_sessions
 from trustwire.probe.target import ProbeOptions, ProbeTarget
 from trustwire.probe.tls_scan import (
     check_baseline,
@@ -64,6 +65,7 @@ def collect(target: ProbeTarget, options: ProbeOptions,
         scan_groups(runner, obs)
         scan_certificate(runner, obs)
         check_client_auth(runner, obs)
+        scan_sessions(runner, obs)
         if target.https:
             check_http(runner, obs)
     finally:

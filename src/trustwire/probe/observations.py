@@ -12,6 +12,7 @@ from typing import Any
 
 from cryptography import x509
 
+from trustwire.probe.sessions import SessionFacts
 from trustwire.probe.target import ProbeTarget
 
 __all__ = ["VALID_FROM_YOUR_CA", "EnforcementCase", "Observations", "Support"]
@@ -59,3 +60,5 @@ class Observations:
     http_error: str | None = None
     redirect: tuple[int | None, str | None] | None = None
     untested: list[tuple[str, str]] = field(default_factory=list)
+    sessions: SessionFacts | None = None
+    """Renegotiation, resumption, 0-RTT, no-SNI, SCTs, must-staple (None: not collected)."""

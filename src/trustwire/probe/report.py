@@ -59,6 +59,7 @@ def to_json(obs: Observations, profile: Profile, checks: list[Check], result: Ve
             "redirect": None if obs.redirect is None else {"status": obs.redirect[0],
                                                             "location": obs.redirect[1]},
         },
+        "sessions": obs.sessions.as_json() if obs.sessions is not None else None,
         "untested": [{"what": what, "why": why} for what, why in obs.untested],
         "checks": [c.as_json() for c in checks],
         "verdict": {"pass": result.passed, "failures": result.failures,
