@@ -127,3 +127,25 @@ http {{
 }}
 """)
     return config
+
+
+def nginx_http_config(tmp: Path, servers: str) -> Path:
+    """An nginx.conf (foreground, one worker, errors to stderr) whose ``http`` block holds
+    ``servers``; its temp directories under ``tmp``."""
+    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (tmp / sub).mkdir(parents=True, exist_ok=True)
+    config = tmp / "nginx.conf"
+    config.write_text(f"""
+worker_processes 1;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log stderr error;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi; uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;
+    {servers}
+}}
+""")
+    return config

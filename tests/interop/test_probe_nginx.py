@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CliResult, require_tool
-from tests.peers import daemon, free_port
+from tests.peers import daemon, free_port, nginx_http_config
 from trustwire.pki.ca import CertKind
 from trustwire.pki.keys import KeyType
 from trustwire.pki.names import SubjectAltNames
@@ -75,22 +75,7 @@ def nginx_sites(web_home: Home, tmp_path_factory: pytest.TempPathFactory) -> Ite
         {directives.replace("{ca}", str(web_home.ca_cert_path))}
         location / {{ return 200 "hello from {name}\\n"; }}
     }}""")
-    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (tmp / sub).mkdir()
-    config = tmp / "nginx.conf"
-    config.write_text(f"""
-worker_processes 1;
-daemon off;
-pid {tmp}/nginx.pid;
-error_log stderr error;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi; uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;
-    {"".join(servers)}
-}}
-""")
+    config = nginx_http_config(tmp, "".join(servers))
     with daemon([nginx, "-c", str(config)], port=ports["weak"]):
         yield ports
 
