@@ -23,15 +23,13 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
 from tests.conftest import CliResult, Pki, require_tool
 from tests.peers import free_port, wait_for_port
-from trustwire.probe.attempt import Runner
+from tests.probe_parts import sessions_only
 from trustwire.probe.checks import Check
 from trustwire.probe.observations import Observations
 from trustwire.probe.profiles import PROFILES
 from trustwire.probe.session_wire import build_sct, build_sct_list
 from trustwire.probe.sessions import judge_sessions
-from trustwire.probe.sessions_scan import scan_sessions
 from trustwire.probe.target import ProbeOptions, ProbeTarget
-from trustwire.probe.tls_scan import check_baseline, scan_certificate, scan_versions
 
 pytestmark = [pytest.mark.interop]
 Cli = Callable[..., CliResult]
@@ -124,18 +122,8 @@ def s_server(cert: Path, key: Path, *extra: str) -> Iterator[int]:
 
 
 def scan(port: int, ca: Path) -> Observations:
-    """The parts of ``collect`` the sessions family needs, then the family itself."""
     target = ProbeTarget(host="127.0.0.1", port=port, server_name="localhost", https=False)
-    obs = Observations(target=target, started=dt.datetime.now(dt.UTC))
-    runner = Runner(target, ProbeOptions(ca=ca, timeout=3), None)
-    try:
-        check_baseline(runner)
-        scan_versions(runner, obs)
-        scan_certificate(runner, obs)
-        scan_sessions(runner, obs)
-    finally:
-        runner.close()
-    return obs
+    return sessions_only(target, ProbeOptions(ca=ca, timeout=3))
 
 
 def checks(obs: Observations, profile: str = "intermediate") -> dict[str, Check]:

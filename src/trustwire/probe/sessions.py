@@ -83,6 +83,8 @@ class EarlyDataFacts:
     accepted: bool | None
     """What the server did with early data on a resumed connection; None: not sent."""
     note: str
+    tested: bool = True
+    """False when no TLS 1.3 session could be had (``note`` says why)."""
 
 
 @dataclass
@@ -132,7 +134,8 @@ class SessionFacts:
                             "tickets": [{"lifetime_s": t.lifetime,
                                          "max_early_data": t.max_early_data}
                                         for t in r.tickets]} for r in self.resumption],
-            "early_data": {"max_early_data": self.early_data.offered,
+            "early_data": {"tested": self.early_data.tested,
+                           "max_early_data": self.early_data.offered,
                            "accepted": self.early_data.accepted, "note": self.early_data.note},
             "no_sni": {"applicable": sni.applicable, "refused": sni.refused,
                        "subject": leaf.subject if leaf else None,
@@ -226,7 +229,9 @@ def _early_data(out: Findings, facts: EarlyDataFacts) -> None:
     key, title = "session.early_data", "0-RTT (TLS 1.3 early data)"
     fix = ("turn 0-RTT off (nginx: ssl_early_data off;), or accept only replay-safe requests "
            "early (answer 425 Too Early to the rest)")
-    if facts.offered is None:
+    if not facts.tested:
+        out.add(key, title, Status.SKIP, f"not tested: {facts.note}")
+    elif facts.offered is None:
         out.add(key, title, Status.PASS, facts.note)
     elif facts.accepted:
         out.add(key, title, Status.WARN, f"the server accepts replayable early data "

@@ -109,12 +109,17 @@ def scan_sessions(runner: Runner, obs: Observations) -> None:
     obs.sessions = SessionFacts(
         renegotiation=renegotiation.result(),
         resumption=[chain.resumption for chain in done.values()],
-        early_data=done[TICKET_TLS13].early or EarlyDataFacts(
-            offered=None, accepted=None, note="no TLS 1.3 session ticket, so no 0-RTT"),
+        early_data=done[TICKET_TLS13].early or _no_tls13_session(done[TICKET_TLS13].resumption),
         no_sni=no_sni.result(),
         scts=_scts(leaf, done),
         must_staple=must_staple(leaf) if leaf is not None else None,
     )
+
+
+def _no_tls13_session(resumption: Resumption) -> EarlyDataFacts:
+    if not resumption.applicable:
+        return EarlyDataFacts(None, None, "the server does not accept TLS 1.3, so no 0-RTT")
+    return EarlyDataFacts(None, None, resumption.note or "no TLS 1.3 session", tested=False)
 
 
 def _result(future: concurrent.futures.Future[_Chain]) -> _Chain:

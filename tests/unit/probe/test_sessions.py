@@ -123,6 +123,10 @@ def test_early_data() -> None:
                      "session.early_data")
     assert rejected.status is Status.PASS
     assert check(observed(), "session.early_data").status is Status.PASS
+    untested = check(observed(early_data=EarlyDataFacts(None, None, "the server requires a "
+                                                        "client certificate", tested=False)),
+                     "session.early_data")
+    assert untested.status is Status.SKIP and untested.detail.startswith("not tested")
 
 
 def test_must_staple() -> None:
