@@ -31,6 +31,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import select
+import socket
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -157,6 +158,10 @@ def _handshake(runner: Runner, ctx: ssl.SSLContext, *, sni: bool = True,
     except ConnectFailed as exc:
         result.error = exc.reason
         return result
+    # Without it, a close_notify right after our Finished (the last message of a resumed
+    # TLS 1.2 handshake) waits for the server's delayed ACK: 40 ms per connection on Linux.
+    with contextlib.suppress(OSError):
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     started = time.monotonic()
     try:
         tls = ctx.wrap_socket(raw, server_hostname=sni_for(runner.target) if sni else None,
