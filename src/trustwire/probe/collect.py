@@ -12,7 +12,8 @@ purpose-built client context, whose ServerHello tells what the server chose
    (:mod:`trustwire.probe.tls_scan`);
 3. client-certificate enforcement (:mod:`trustwire.probe.mtls`, with the identities
    of :mod:`trustwire.probe.identities`);
-4. for an ``https://`` target, the HTTP status and headers (:mod:`trustwire.probe.http`).
+4. for an ``https://`` target, the HTTP status and headers (:mod:`trustwire.probe.http`);
+5. renegotiation, resumption, 0-RTT, no-SNI and SCTs (:mod:`trustwire.probe.sessions_scan`).
 
 Nothing here judges: :mod:`trustwire.probe.checks` turns :class:`Observations`
 into verdicts.
@@ -65,9 +66,9 @@ def collect(target: ProbeTarget, options: ProbeOptions,
         scan_groups(runner, obs)
         scan_certificate(runner, obs)
         check_client_auth(runner, obs)
-        scan_sessions(runner, obs)
         if target.https:
             check_http(runner, obs)
+        scan_sessions(runner, obs)
     finally:
         runner.close()
     obs.duration = time.monotonic() - started
