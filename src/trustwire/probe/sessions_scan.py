@@ -28,7 +28,6 @@ A server that closes or answers with an alert at any step ends that chain only.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import select
 import socket
@@ -94,6 +93,9 @@ class _Handshake:
 class _Chain:
     resumption: Resumption
     first: _Handshake | None = None
+    """The first handshake, when it asked for SCTs and a stapled OCSP response."""
+    asked_sct: bool = False
+    """That handshake sent the signed_certificate_timestamp extension."""
     early: EarlyDataFacts | None = None
 
 
@@ -105,7 +107,7 @@ def scan_sessions(runner: Runner, obs: Observations) -> None:
     chains = {method: pool.submit(_resume, runner, obs, method)
               for method in (SESSION_ID, TICKET_TLS12, TICKET_TLS13)}
     no_sni = pool.submit(_no_sni, runner, obs)
-    done = {method: _result(future) for method, future in chains.items()}
+    done = {method: future.result() for method, future in chains.items()}
     leaf = obs.chain[0] if obs.chain else None
     obs.sessions = SessionFacts(
         renegotiation=renegotiation.result(),
@@ -121,10 +123,6 @@ def _no_tls13_session(resumption: Resumption) -> EarlyDataFacts:
     if not resumption.applicable:
         return EarlyDataFacts(None, None, "the server does not accept TLS 1.3, so no 0-RTT")
     return EarlyDataFacts(None, None, resumption.note or "no TLS 1.3 session", tested=False)
-
-
-def _result(future: concurrent.futures.Future[_Chain]) -> _Chain:
-    return future.result()
 
 
 def _quiet(runner: Runner, handshake: _Handshake) -> float:
@@ -279,18 +277,17 @@ def _resume(runner: Runner, obs: Observations, method: str) -> _Chain:
     attr = version.replace(".", "_")
     ctx = client_context(minimum=attr, maximum=attr, ciphers=None if tls13 else ALL_LEGACY,
                          ocsp=method != SESSION_ID, cert=_identity(runner))
-    ct = False
     if method == SESSION_ID:
         ctx.options |= ssl.OP_NO_TICKET
-    else:
-        ct = native_conn.enable_ct(ctx)
+    asked_sct = method != SESSION_ID and native_conn.enable_ct(ctx)
     first = _handshake(runner, ctx)
     if tls13:
         _await_ticket(runner, first)
     session = first.tls.session if first.tls is not None and first.error is None else None
     tickets = _tickets(first.log, tls13=tls13)
     _close(runner, first)
-    chain = _Chain(Resumption(method, None, tickets=tickets), first=first if ct else None)
+    chain = _Chain(Resumption(method, None, tickets=tickets),
+                   first=first if method != SESSION_ID else None, asked_sct=asked_sct)
     if session is None:
         chain.resumption.note = _why(runner, first)
         return chain
@@ -300,7 +297,7 @@ def _resume(runner: Runner, obs: Observations, method: str) -> _Chain:
         reused = bool(second.tls is not None and second.error is None
                       and second.tls.session_reused)
         chain.resumption.resumed, chain.resumption.note = _resumption_note(
-            method, reused, tickets, second, runner)
+            method, reused, tickets, second)
         if tls13:
             chain.early = _early(second, offered, tickets)
     finally:
@@ -309,9 +306,9 @@ def _resume(runner: Runner, obs: Observations, method: str) -> _Chain:
 
 
 def _resumption_note(method: str, reused: bool, tickets: list[SessionTicket],
-                     second: _Handshake, runner: Runner) -> tuple[bool, str | None]:
+                     second: _Handshake) -> tuple[bool | None, str | None]:
     if second.error is not None:
-        return False, f"the second handshake failed ({second.error})"
+        return None, f"the second handshake failed ({second.error})"
     if method == SESSION_ID:
         return reused, None if reused else "a full handshake again"
     if not tickets:
@@ -368,20 +365,23 @@ def _scts(leaf: x509.Certificate | None, chains: dict[str, _Chain]) -> SctFacts:
             embedded = embedded_scts(leaf)
         except ValueError:
             notes.append("the embedded SCT list is malformed")
-    firsts = [c.first for c in (chains[TICKET_TLS13], chains[TICKET_TLS12])
-              if c.first is not None and c.first.log.first(CERTIFICATE) is not None]
-    if not firsts:
+    seen = [(c.first.log, c.asked_sct) for c in (chains[TICKET_TLS13], chains[TICKET_TLS12])
+            if c.first is not None and c.first.log.first(CERTIFICATE) is not None]
+    if not seen:
         notes.append("no handshake that asked for SCTs completed")
-        return SctFacts(embedded, None, None, "; ".join(notes) or None)
-    tls_scts: list[Sct] | None = []
+        return SctFacts(embedded, None, None, "; ".join(notes))
+    tls_scts: list[Sct] | None = [] if any(asked for _, asked in seen) else None
+    if tls_scts is None:
+        notes.append("this Python cannot ask for the SCT extension")
     ocsp: list[Sct] | None = []
-    for first in firsts:  # TLS 1.3 and 1.2 can differ (OpenSSL's serverinfo v1 is 1.2 only)
-        try:
-            for body in _sct_extensions(first.log):
-                tls_scts = _merge(tls_scts, parse_sct_list(body))
-        except ValueError:
-            notes.append("the SCT extension is malformed")
-        staple = first.log.chain_and_ocsp()[1]
+    for log, asked in seen:  # TLS 1.3 and 1.2 can differ (OpenSSL's serverinfo v1 is 1.2 only)
+        if asked:
+            try:
+                for body in _sct_extensions(log):
+                    tls_scts = _merge(tls_scts, parse_sct_list(body))
+            except ValueError:
+                notes.append("the SCT extension is malformed")
+        staple = log.chain_and_ocsp()[1]
         if staple is not None:
             try:
                 ocsp = _merge(ocsp, ocsp_scts(staple))
