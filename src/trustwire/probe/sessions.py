@@ -222,6 +222,8 @@ def _duration(seconds: int) -> str:
         return f"{seconds // 86400} day(s)"
     if seconds % 3600 == 0:
         return f"{seconds // 3600} hour(s)"
+    if seconds % 60 == 0:
+        return f"{seconds // 60} minute(s)"
     return f"{seconds} s"
 
 
