@@ -24,6 +24,7 @@ from trustwire.probe.findings import Check, Status, Verdict, verdict
 from trustwire.probe.legacy import judge_legacy
 from trustwire.probe.observations import VALID_FROM_YOUR_CA, Observations
 from trustwire.probe.profiles import Profile
+from trustwire.probe.sessions import judge_sessions
 
 __all__ = ["Check", "Status", "Verdict", "evaluate", "hostname_matches", "verdict", "weaknesses"]
 
@@ -511,4 +512,5 @@ def evaluate(obs: Observations, profile: Profile, now: dt.datetime | None = None
     judge.checks += judge_consequences(obs)
     judge.checks += judge_legacy(obs.legacy)
     judge.checks += judge_exploits(obs.exploits)
+    judge.checks += judge_sessions(obs, profile)
     return judge.checks

@@ -17,7 +17,8 @@ purpose-built client context, whose ServerHello tells what the server chose
    of :mod:`trustwire.probe.identities`);
 4. Heartbleed, CCS injection and ROBOT, with hand-built records
    (:mod:`trustwire.probe.exploits_scan`);
-5. for an ``https://`` target, the HTTP status and headers (:mod:`trustwire.probe.http`).
+5. for an ``https://`` target, the HTTP status and headers (:mod:`trustwire.probe.http`);
+6. renegotiation, resumption, 0-RTT, no-SNI and SCTs (:mod:`trustwire.probe.sessions_scan`).
 
 Nothing here judges: :mod:`trustwire.probe.checks` turns :class:`Observations`
 into verdicts.
@@ -35,6 +36,7 @@ from trustwire.probe.http import check_http
 from trustwire.probe.legacy_scan import scan_legacy
 from trustwire.probe.mtls import check_client_auth
 from trustwire.probe.observations import Observations
+from trustwire.probe.sessions_scan import scan_sessions
 from trustwire.probe.starttls_scan import check_starttls
 from trustwire.probe.target import ProbeOptions, ProbeTarget
 from trustwire.probe.tls_scan import (
@@ -79,6 +81,7 @@ def collect(target: ProbeTarget, options: ProbeOptions,
         scan_exploits(runner, obs)
         if target.https:
             check_http(runner, obs)
+        scan_sessions(runner, obs)
     finally:
         runner.close()
     obs.duration = time.monotonic() - started

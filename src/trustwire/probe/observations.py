@@ -14,6 +14,7 @@ from cryptography import x509
 
 from trustwire.probe.exploits import ExploitFacts
 from trustwire.probe.legacy import LegacyFacts
+from trustwire.probe.sessions import SessionFacts
 from trustwire.probe.target import ProbeTarget
 
 __all__ = ["VALID_FROM_YOUR_CA", "EnforcementCase", "Observations", "Support"]
@@ -75,3 +76,5 @@ class Observations:
     """What hand-built hellos found (SSL 2.0/3.0, suites OpenSSL lacks, SCSV, EMS...)."""
     exploits: ExploitFacts | None = None
     """Heartbleed, CCS injection, ROBOT (:mod:`trustwire.probe.exploits`); None: not collected."""
+    sessions: SessionFacts | None = None
+    """Renegotiation, resumption, 0-RTT, no-SNI, SCTs, must-staple (None: not collected)."""

@@ -65,6 +65,7 @@ def to_json(obs: Observations, profile: Profile, checks: list[Check], result: Ve
         "known_attacks": {c.name: c.as_json() for c in consequences(obs)},
         "legacy": None if obs.legacy is None else obs.legacy.as_json(),
         "exploits": None if obs.exploits is None else obs.exploits.as_json(),
+        "sessions": obs.sessions.as_json() if obs.sessions is not None else None,
         "untested": [{"what": what, "why": why} for what, why in obs.untested],
         "checks": [c.as_json() for c in checks],
         "verdict": {"pass": result.passed, "failures": result.failures,
