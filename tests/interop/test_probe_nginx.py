@@ -107,6 +107,9 @@ def test_modern_nginx(cli: Cli, web_home: Home, nginx_sites: dict[str, int]) -> 
     assert versions(report) == {"SSLv2": False, "SSLv3": False, "TLSv1": False, "TLSv1.1": False,
                                 "TLSv1.2": False, "TLSv1.3": True}
     assert report["http"]["status"] == 200 and statuses(report)["http.hsts"] == "pass"
+    groups = {g["name"]: g["accepted"] for g in report["groups"]}
+    assert {g for g, ok in groups.items() if ok} == {"x25519", "secp256r1", "secp384r1"}
+    assert None not in groups.values()  # every group answered, X25519MLKEM768 included
     for check in ("tls.fallback_scsv", "tls.extended_master_secret", "vuln.crime"):
         assert statuses(report)[check] == "info"  # not applicable to TLS 1.3 alone
     code, report = probe(cli, web_home, nginx_sites["modern"])

@@ -268,3 +268,15 @@ def test_the_server_order_is_shown_and_a_weak_first_suite_is_flagged(
     if status == "fail":
         assert "picks AES128-SHA" in order["detail"] and "over ECDHE-RSA-AES128-GCM-SHA256" in order["detail"]
 
+
+
+def test_tls13_groups_are_found_by_retry_request_without_key_generation(cli: Cli, pki: Pki) -> None:
+    """Offering a group with no key share makes a server that takes it answer with a
+    HelloRetryRequest naming it: ffdhe groups cost nothing, and the DH size follows."""
+    server = pki.home.identity("server")
+    with s_server(server.cert, server.key, "-tls1_3", "-groups", "ffdhe3072:P-384") as port:
+        _, report = probe(cli, port, "--ca", pki.home.ca_cert_path)
+    groups = {g["name"]: g["accepted"] for g in report["groups"]}
+    assert {g for g, ok in groups.items() if ok} == {"ffdhe3072", "secp384r1"}
+    assert groups["x25519"] is False and groups["X25519MLKEM768"] is False
+    assert report["key_exchange"] == {"dh_param_size": 3072, "ecdh_param_size": 384}

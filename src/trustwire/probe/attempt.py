@@ -32,7 +32,7 @@ from trustwire.probe.messages import HandshakeLog, ServerHello
 from trustwire.probe.target import ProbeOptions, ProbeTarget
 from trustwire.tls import native
 from trustwire.tls.diagnose import diagnose
-from trustwire.wire.channel import Verdict, tls13_verdict, verdict_wait
+from trustwire.wire.channel import VERDICT_CAP, Verdict, tls13_verdict
 
 __all__ = ["Attempt", "Job", "Runner", "attempt", "client_context"]
 
@@ -138,14 +138,13 @@ def attempt(target: ProbeTarget, ctx: ssl.SSLContext, *, timeout: float, verdict
                           suppress_ragged_eofs=False)
     tls._trustwire_log = result.log  # type: ignore[attr-defined]
     try:
-        started = time.monotonic()
         tls.do_handshake()
         result.completed = True
         result.version = tls.version()
         cipher = tls.cipher()
         result.cipher = cipher[0] if cipher else None
         if verdict:
-            _await_verdict(tls, result, timeout, time.monotonic() - started, send)
+            _await_verdict(tls, result, timeout, send)
     except TimeoutError:
         result.timed_out = True
         result.error = "timeout"
@@ -167,7 +166,7 @@ _POLL = 0.02
 _MAX_SERVED = 65536
 
 
-def _await_verdict(tls: ssl.SSLSocket, result: Attempt, timeout: float, handshake: float,
+def _await_verdict(tls: ssl.SSLSocket, result: Attempt, timeout: float,
                    send: bytes | None) -> None:
     if not result.log.certificate_requested and send is None:
         return  # no certificate asked for, none to refuse: a silent server (SMTP) costs no wait
@@ -187,7 +186,11 @@ def _await_verdict(tls: ssl.SSLSocket, result: Attempt, timeout: float, handshak
                 break
             result.served += data
         return
-    deadline = time.monotonic() + verdict_wait(handshake, timeout)
+    # The longest wait trustwire's clients allow, not their RTT-scaled one: a client may
+    # proceed early and learn of a late refusal on its first read, but a probe that stops
+    # early on a loaded machine would report a refused certificate as "got in". Servers
+    # that send tickets (most) or alerts answer long before this.
+    deadline = time.monotonic() + min(timeout, VERDICT_CAP)
     tls13 = result.version == "TLSv1.3"
     while True:
         if tls13 and result.log.ticket_received:

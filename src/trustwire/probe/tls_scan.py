@@ -10,6 +10,7 @@ there (exit 2) instead of timing out a hundred times.
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import ssl
 from typing import Any
@@ -18,8 +19,11 @@ from cryptography import x509
 
 from trustwire.errors import Unreachable
 from trustwire.probe.attempt import Job, Runner, client_context
-from trustwire.probe.messages import GROUP_BITS
+from trustwire.probe.connect import ConnectFailed, sni_for
+from trustwire.probe.hello import HelloSpec, client_hello
+from trustwire.probe.messages import GROUP_BITS, GROUP_NAMES
 from trustwire.probe.observations import Observations, Support
+from trustwire.probe.raw import exchange_hello
 from trustwire.tls import native
 
 __all__ = [
@@ -38,6 +42,7 @@ __all__ = [
 
 VERSIONS = [("TLSv1", "TLSv1"), ("TLSv1.1", "TLSv1_1"), ("TLSv1.2", "TLSv1_2"),
             ("TLSv1.3", "TLSv1_3")]
+TLS13_IDS = (0x1301, 0x1302, 0x1303, 0x1304, 0x1305)
 TLS13_SUITES = ["TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256",
                 "TLS_AES_128_CCM_SHA256", "TLS_AES_128_CCM_8_SHA256"]
 # OpenSSL spelling -> canonical name (as in messages.GROUP_NAMES)
@@ -193,14 +198,16 @@ def scan_groups(runner: Runner, obs: Observations) -> None:
     version = "TLSv1.3" if "TLSv1.3" in versions else ("TLSv1.2" if "TLSv1.2" in versions else None)
     if version is None:
         return
+    if version == "TLSv1.3":
+        _groups_by_retry_request(runner, obs)
+        return
     attr = dict(VERSIONS)[version]
     jobs: list[Job] = []
     for group, canonical in GROUPS.items():
-        if version == "TLSv1.2" and group not in EC_GROUPS:
+        if group not in EC_GROUPS:
             continue
         try:
-            ctx = client_context(minimum=attr, maximum=attr, groups=group,
-                                 ciphers=ALL_LEGACY if version == "TLSv1.2" else None)
+            ctx = client_context(minimum=attr, maximum=attr, groups=group, ciphers=ALL_LEGACY)
         except ValueError as exc:
             obs.groups[canonical] = Support(None, str(exc))
             obs.untested.append((f"key exchange group {group}", str(exc)))
@@ -210,6 +217,38 @@ def scan_groups(runner: Runner, obs: Observations) -> None:
         hello = result.hello
         chosen = result.log.group()
         obs.groups[canonical] = Support(bool(hello and not hello.retry and chosen == canonical))
+
+
+def _groups_by_retry_request(runner: Runner, obs: Observations) -> None:
+    """TLS 1.3: offer one group and no key share; a server that takes the group must answer
+    with a HelloRetryRequest naming it (RFC 8446 4.1.4). No key is generated on either side,
+    so ffdhe8192 costs what x25519 does, and groups the local OpenSSL cannot offer
+    (X25519MLKEM768 on OpenSSL 3.0) are tested too."""
+    ids = {name: gid for gid, name in GROUP_NAMES.items()}
+    futures = {runner.pool.submit(_retry_request, runner, ids[canonical]): canonical
+               for canonical in GROUPS.values()}
+    for future in concurrent.futures.as_completed(futures):
+        canonical = futures[future]
+        obs.groups[canonical] = future.result()
+        runner.progress(1)
+    obs.groups = {canonical: obs.groups[canonical] for canonical in GROUPS.values()}
+
+
+def _retry_request(runner: Runner, group: int) -> Support:
+    spec = HelloSpec(ciphers=tuple(TLS13_IDS), server_name=sni_for(runner.target), groups=(group,),
+                     extensions=((43, b"\x02\x03\x04"), (51, b"\x00\x00"), (45, b"\x01\x01")))
+    try:
+        conn = exchange_hello(runner.target, client_hello(spec), runner.options.timeout)
+    except ConnectFailed as exc:
+        return Support(None, exc.reason)
+    hello = conn.flight.server_hello
+    if hello is not None and hello.version == 0x0304:
+        share = hello.extensions.get(51, b"")
+        return Support(share[:2] == group.to_bytes(2, "big"))
+    if conn.flight.alert is not None or conn.closed:
+        return Support(False)
+    return Support(None, "no answer within the timeout" if conn.timed_out else
+                   (conn.flight.malformed or "an answer that is not TLS 1.3"))
 
 
 def scan_key_sizes(runner: Runner, obs: Observations) -> None:
