@@ -11,7 +11,8 @@ Each tool runs ROUNDS times per target, alternating, and the median is reported,
 trustwire / sslyze as a ratio (the shared machine is noisy: ratios in one run hold up).
 ``--other-src DIR`` adds a second trustwire (another checkout's src/) for before/after.
 
-Usage: python bench/probe_speed.py [--rounds N] [--other-src DIR] [--no-sslyze]
+Usage: python bench/probe_speed.py [--rounds N] [--other-src DIR] [--no-sslyze] [--write]
+(--write: put the table in docs/benchmarks.md, in a section bench/report.py keeps)
 """
 
 from __future__ import annotations
@@ -68,7 +69,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--other-src", type=Path)
+    parser.add_argument("--other-label", default="trustwire (other)",
+                        help="its column's name, e.g. 'before (5c0010d)'")
     parser.add_argument("--no-sslyze", action="store_true")
+    parser.add_argument("--write", action="store_true")
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         home = Home(Path(tmp) / "home")
@@ -91,9 +95,10 @@ def main() -> None:
             "trustwire": ([sys.executable, "-m", "trustwire", "probe"], None)}
         if opts.other_src:
             env = dict(os.environ, PYTHONPATH=str(opts.other_src.resolve()))
-            tools["trustwire (other)"] = ([sys.executable, "-m", "trustwire", "probe"], env)
+            tools[opts.other_label] = ([sys.executable, "-m", "trustwire", "probe"], env)
         print(f"{'target':8} " + " ".join(f"{t:>18}" for t in tools) +
               ("" if opts.no_sslyze else f" {'sslyze':>10} {'ratio':>7}"))
+        rows: list[str] = []
         for name, (server_args, extra) in targets.items():
             with s_server(server_args) as port:
                 times: dict[str, list[float]] = {t: [] for t in tools}
@@ -108,10 +113,34 @@ def main() -> None:
                                              "--sni", "localhost", "--quiet"]))
                 medians = {t: statistics.median(v) for t, v in times.items()}
                 line = f"{name:8} " + " ".join(f"{m:>17.2f}s" for m in medians.values())
+                cells = [f"{m:.2f} s" for m in medians.values()]
                 if sslyze:
                     theirs = statistics.median(sslyze)
                     line += f" {theirs:>9.2f}s {medians['trustwire'] / theirs:>7.2f}"
+                    cells += [f"{theirs:.2f} s", f"{medians['trustwire'] / theirs:.2f}"]
                 print(line, flush=True)
+                rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    if opts.write:
+        write_section(list(tools), not opts.no_sslyze, rows, opts.rounds)
+
+
+def write_section(tools: list[str], with_sslyze: bool, rows: list[str], rounds: int) -> None:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from report import replace_section  # bench/report.py
+
+    head = ["target", *tools] + (["sslyze", "trustwire / sslyze"] if with_sslyze else [])
+    body = "\n".join([
+        "## Probe: seconds per audit", "",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by "
+        f"`bench/probe_speed.py` (median of {rounds} alternating runs of each tool, the whole "
+        "command: process start to exit). Targets are single-threaded `openssl s_server`s on "
+        "loopback: *modern* (TLS 1.2 + 1.3, ECDSA), *strict* (the same requiring client "
+        "certificates, audited with `--ca-key`: the whole mTLS audit), *legacy* (TLS 1.0-1.2, "
+        "static RSA and CBC only; before issue 12 the probe stopped there with exit 2, which is "
+        "why it was quick). Below 1.00, trustwire is faster.", "",
+        "| " + " | ".join(head) + " |", "|" + "---|" * len(head), *rows])
+    path = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+    path.write_text(replace_section(path.read_text(), "probe", body))
 
 
 if __name__ == "__main__":

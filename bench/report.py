@@ -255,7 +255,36 @@ def write_report(results: dict[str, Any], out: Path) -> None:
     images = plot(results, out.parent)
     for image in images:
         lines += [f"![benchmarks]({image})", ""]
-    out.write_text("\n".join(lines) + "\n")
+    kept = kept_sections(out.read_text() if out.exists() else "")
+    out.write_text("\n".join(lines) + "\n" + kept)
+
+
+SECTION_START, SECTION_END = "<!-- section: ", "<!-- end section -->"
+"""Sections other benchmarks (bench/probe_speed.py) write into the report between these
+markers; a regeneration keeps them."""
+
+
+def kept_sections(text: str) -> str:
+    """The marked sections of an existing report, to carry over."""
+    kept, rest = [], text
+    while SECTION_START in rest:
+        start = rest.index(SECTION_START)
+        end = rest.find(SECTION_END, start)
+        if end < 0:
+            break
+        kept.append(rest[start:end + len(SECTION_END)])
+        rest = rest[end + len(SECTION_END):]
+    return "".join(f"\n{block}\n" for block in kept)
+
+
+def replace_section(text: str, name: str, body: str) -> str:
+    """``text`` with the section ``name`` set to ``body`` (appended if absent)."""
+    block = f"{SECTION_START}{name} -->\n{body.rstrip()}\n{SECTION_END}"
+    start = text.find(f"{SECTION_START}{name} -->")
+    if start < 0:
+        return text.rstrip() + "\n\n" + block + "\n"
+    end = text.index(SECTION_END, start) + len(SECTION_END)
+    return text[:start] + block + text[end:]
 
 
 if __name__ == "__main__":

@@ -84,3 +84,16 @@ def test_the_report_checks_every_contender_negotiated_the_same() -> None:
     ])
     assert report.negotiated(differ).startswith("**Warning: the contenders negotiated different")
     assert "nginx: TLSv1.3 TLS_AES_256_GCM_SHA384 x25519" in report.negotiated(differ)
+
+
+def test_sections_written_by_other_benchmarks_survive_a_regeneration(tmp_path: Path) -> None:
+    report = _report()
+    out = tmp_path / "benchmarks.md"
+    out.write_text(report.replace_section("# old report\n", "probe", "## Probe\n| a | 1 |"))
+    assert out.read_text().count("<!-- section: probe -->") == 1
+    again = report.replace_section(out.read_text(), "probe", "## Probe\n| a | 2 |")
+    assert "| a | 2 |" in again and "| a | 1 |" not in again
+    out.write_text(again)
+    report.write_report(_results([_row("nginx", "bulk", 1, mib_s=600.0)]), out)
+    text = out.read_text()
+    assert "| a | 2 |" in text and "# old report" not in text and text.startswith("# Benchmarks")

@@ -59,6 +59,12 @@ def test_byte_by_byte_and_whole_agree(framing: str) -> None:
     assert got == [b"a", b"bc", b""]
 
 
+def _feed(pair: Pair, wire: bytes, chunk: int) -> None:
+    for i in range(0, len(wire), chunk):
+        pair.server.receive(wire[i:i + chunk])
+    pair.server.receive_eof()
+
+
 @given(st.lists(st.binary(max_size=50).filter(lambda m: b"\n" not in m), max_size=8),
        st.integers(min_value=1, max_value=17))
 def test_any_messages_any_chunking(messages: list[bytes], chunk: int) -> None:
@@ -67,9 +73,7 @@ def test_any_messages_any_chunking(messages: list[bytes], chunk: int) -> None:
         wire = b"".join(pair.client.send(m) for m in messages)
         if framing == "line" and (wire[:1] == b"\x00" or wire[:4] == b"\xff" * 4):
             with pytest.raises(RemoteProtocolError, match="may use length framing"):
-                for i in range(0, len(wire), chunk):
-                    pair.server.receive(wire[i:i + chunk])
-                pair.server.receive_eof()
+                _feed(pair, wire, chunk)
             continue  # a line stream that starts like a length header is refused, by design
         got = [m for i in range(0, len(wire), chunk) for m in pair.server.receive(wire[i:i + chunk])]
         if framing == "line":
