@@ -118,3 +118,27 @@ def test_verbose_shows_the_store_tools_it_runs(cli: Cli, home: Home, tmp_path: P
     result = cli("-v", "--home", home.root, "ca", "install", "--store", "nss", "--nss-db", db)
     assert result.code == 0, result.err
     assert re.search(r"trustwire: debug: running \S*certutil -d sql:\S+ -A ", result.err), result.err
+
+
+def test_certificate_data_prints_verbatim_never_as_markup(cli: Cli, home: Home, tmp_path: Path) -> None:
+    """Subjects and SANs are data, not rich markup: an OU of ``[/x]`` prints (it used to end
+    in a MarkupError, an internal error), ``[red]`` stays visible, and IPv6 ``:1234:`` or
+    ``:ab:`` stays an address instead of turning into emoji."""
+    issued = cli("--home", home.root, "cert", "issue", "odd", "--server", "--dns", "odd.example",
+                 "--ip", "fd00::1234:5678", "--ip", "2001:db8:ab:cd::1", "--ou", "[/x]",
+                 "--org", "[red]Acme")
+    assert issued.code == 0, issued.err
+    addresses = "IP:fd00::1234:5678, IP:2001:db8:ab:cd::1"
+    assert addresses in issued.out, issued.out
+    listed = cli("--home", home.root, "cert", "list")
+    assert listed.code == 0 and addresses in listed.out, listed.out + listed.err
+    shown = cli("--home", home.root, "cert", "show", "odd")
+    assert shown.code == 0, shown.err
+    assert "OU=[/x],O=[red]Acme,CN=odd" in shown.out and addresses in shown.out, shown.out
+    # A certificate file from anywhere: its subject is whatever its maker wrote.
+    foreign = tmp_path / "foreign.crt"
+    foreign.write_bytes(home.identity("odd").cert.read_bytes())
+    from_file = cli("--home", home.root, "cert", "show", foreign)
+    assert from_file.code == 0 and "OU=[/x]" in from_file.out, from_file.out + from_file.err
+    linted = cli("--home", home.root, "cert", "lint", foreign)
+    assert "Traceback" not in linted.err and "OU=[/x],O=[red]Acme,CN=odd" in linted.out, linted.out

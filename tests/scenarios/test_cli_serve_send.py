@@ -169,3 +169,22 @@ def test_service_module_is_imported_from_the_current_directory(pki: Pki, tmp_pat
     finally:
         proc.terminate()
         proc.wait(15)
+
+
+@pytest.mark.parametrize(("source", "raised"), [
+    ('raise RuntimeError("no database configured")', "RuntimeError: no database configured"),
+    ("def broken(:\n", "SyntaxError: "),
+])
+def test_service_module_that_fails_to_import_is_the_users_error(
+    cli: Cli, pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str, raised: str,
+) -> None:
+    """A --service module that raises while imported is named with what it raised, not
+    reported as trustwire's "unexpected internal error ... report it"."""
+    module = f"failing_{abs(hash(source))}"
+    (tmp_path / f"{module}.py").write_text(source)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))  # what serve would add, undone after the test
+    result = cli("--home", pki.home.root, "serve", "--listen", "127.0.0.1:0", "--identity",
+                 "server", "--service", f"{module}:handler")
+    assert_clean_error(result, 2, f"importing '{module}' for --service raised {raised}")
+    assert "internal error" not in result.err and f"import {module}" in result.err

@@ -18,6 +18,7 @@ from trustwire.cli.common import (
     info,
     out_console,
     passphrase_option,
+    plain,
     print_table,
     quiet,
     read_passphrase,
@@ -82,17 +83,17 @@ def ca_init(
     )
     console = out_console()
     root = home.root_cert()
-    console.print(f"Created CA [bold]{name}[/] in {home.root}")
-    console.print(f"  root:         {home.ca_cert_path} ({describe_certificate(root).key}, "
+    console.print(f"Created CA [bold]{plain(name)}[/] in {plain(home.root)}")
+    console.print(f"  root:         {plain(home.ca_cert_path)} ({describe_certificate(root).key}, "
                   f"valid until {fmt_time(root.not_valid_after_utc)})")
-    console.print(f"  root key:     {home.ca_key_path} (0600"
+    console.print(f"  root key:     {plain(home.ca_key_path)} (0600"
                   f"{', encrypted' if passphrase_file else ''})")
     if intermediate:
-        console.print(f"  intermediate: {home.intermediate_cert_path} (signs leaves, valid until "
+        console.print(f"  intermediate: {plain(home.intermediate_cert_path)} (signs leaves, valid until "
                       f"{fmt_time(signer.cert.not_valid_after_utc)})")
         if not constraints.is_empty():
-            console.print(f"  permitted:    {', '.join(constraints.describe())}")
-    console.print(f"  CRL:          {home.crl_path}")
+            console.print(f"  permitted:    {plain(', '.join(constraints.describe()))}")
+    console.print(f"  CRL:          {plain(home.crl_path)}")
     console.print("Next: trustwire cert issue server --server --dns localhost")
 
 
@@ -151,8 +152,8 @@ def ca_show(state: AppState, as_json: bool) -> None:
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
-    table.add_row("home", str(summary["home"]))
-    table.add_row("root", str(root["subject"]))
+    table.add_row("home", plain(summary["home"]))
+    table.add_row("root", plain(root["subject"]))
     table.add_row("  key", f"{root['key']}, "
                   + ("in the home" if root["key_in_home"] else "offline")
                   + (", encrypted" if summary["key_encrypted"] else
@@ -161,10 +162,10 @@ def ca_show(state: AppState, as_json: bool) -> None:
     table.add_row("  fingerprint", str(root["fingerprint"]))
     inter = summary.get("intermediate")
     if isinstance(inter, dict):
-        table.add_row("intermediate", str(inter["subject"]))
+        table.add_row("intermediate", plain(inter["subject"]))
         table.add_row("  valid until", str(inter["not_after"]))
         if inter["permitted"]:
-            table.add_row("  permitted", ", ".join(inter["permitted"]))
+            table.add_row("  permitted", plain(", ".join(inter["permitted"])))
     crl = summary["crl"]
     assert isinstance(crl, dict)  # noqa: S101
     table.add_row("CRL", f"#{crl['number']}, {crl['revoked']} revoked, next update "

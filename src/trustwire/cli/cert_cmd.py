@@ -23,6 +23,7 @@ from trustwire.cli.common import (
     lifetime_options,
     out_console,
     passphrase_option,
+    plain,
     print_table,
     quiet,
     read_passphrase,
@@ -72,14 +73,14 @@ def cert() -> None:
 
 def _print_issued(record: Record, cert_path: Path, key_path: Path | None) -> None:
     console = out_console()
-    names = ", ".join(record.sans.describe()) or "none"
+    names = plain(", ".join(record.sans.describe()) or "none")
     console.print(f"Issued [bold]{record.name}[/] ({record.kind.value}, serial {record.serial_hex})")
     console.print(f"  names:       {names}")
     console.print(f"  valid:       {fmt_time(record.not_before)} to {fmt_time(record.not_after)}")
     console.print(f"  fingerprint: {pin_form(record.fingerprint)}", soft_wrap=True)
-    console.print(f"  certificate: {cert_path}")
+    console.print(f"  certificate: {plain(cert_path)}")
     if key_path is not None:
-        console.print(f"  key:         {key_path} (0600)")
+        console.print(f"  key:         {plain(key_path)} (0600)")
 
 
 @cert.command("issue")
@@ -254,7 +255,7 @@ def cert_list(state: AppState, as_json: bool, show_all: bool) -> None:
     if not records:
         console.print("No certificates yet; issue one with `trustwire cert issue NAME --client`.")
         return
-    table = Table(title=f"Certificates in {state.home.root}", box=box.SIMPLE_HEAD)
+    table = Table(title=f"Certificates in {plain(state.home.root)}", box=box.SIMPLE_HEAD)
     for column in ("name", "kind", "status", "expires", "names", "serial"):
         table.add_column(column, overflow="fold")
     for r in records:
@@ -262,7 +263,7 @@ def cert_list(state: AppState, as_json: bool, show_all: bool) -> None:
         label = status.value + (" (superseded)" if r.state is State.SUPERSEDED else "")
         table.add_row(
             r.name, r.kind.value, f"[{_STATUS_STYLE[status]}]{label}[/]",
-            f"{r.not_after:%Y-%m-%d %H:%M}", ", ".join(r.sans.describe()), r.serial_hex[:12],
+            f"{r.not_after:%Y-%m-%d %H:%M}", plain(", ".join(r.sans.describe())), r.serial_hex[:12],
         )
     print_table(table)
 
@@ -307,7 +308,7 @@ def cert_show(state: AppState, target: str, as_json: bool) -> None:
             value = ", ".join(info.sans.describe()) or "none"
         elif isinstance(value, list):
             value = ", ".join(str(v) for v in value)
-        table.add_row(key.replace("_", " "), str(value))
+        table.add_row(key.replace("_", " "), plain(value))
     print_table(table)
 
 
@@ -342,13 +343,13 @@ def cert_lint(file: Path, purpose: str, as_json: bool) -> int:
         return 1 if errors else 0
     console = out_console()
     for certificate, findings in results:
-        console.print(f"[bold]{certificate.subject.rfc4514_string() or '(empty subject)'}[/]")
+        console.print(f"[bold]{plain(certificate.subject.rfc4514_string() or '(empty subject)')}[/]")
         if not findings:
             console.print("  [green]clean[/]: strict verification has nothing to object to")
         for f in findings:
             colour = "red" if f.severity is Severity.ERROR else "yellow"
-            console.print(f"  [{colour}]{f.severity.value}[/] {f.code}: {f.message}")
-            console.print(f"      [dim]({f.reference})[/]")
+            console.print(f"  [{colour}]{f.severity.value}[/] {f.code}: {plain(f.message)}")
+            console.print(f"      [dim]({plain(f.reference)})[/]")
     console.print(
         f"{errors} error(s): strict verification would fail" if errors
         else "No errors: strict verification would pass.",

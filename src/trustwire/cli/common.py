@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import click
 import platformdirs
 from rich.console import Console
+from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
 
@@ -39,6 +40,7 @@ __all__ = [
     "lifetime_options",
     "out_console",
     "passphrase_option",
+    "plain",
     "print_table",
     "quiet",
     "read_passphrase",
@@ -76,8 +78,12 @@ class AppState:
 
 
 def out_console() -> Console:
-    """stdout console; created per call so tests capturing stdout see the output."""
-    return Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    """stdout console; created per call so tests capturing stdout see the output.
+
+    No emoji codes: ``IP:fd00::1234:5678`` must not print as ``fd00:🔢5678``. Markup stays
+    for the styles the commands add; data from certificates (subjects, SANs, anything a
+    foreign certificate or server chose) goes through :func:`plain` first."""
+    return Console(file=sys.stdout, highlight=False, soft_wrap=True, emoji=False)
 
 
 def print_table(table: Table) -> None:
@@ -90,12 +96,19 @@ def print_table(table: Table) -> None:
         column.overflow = "ignore"
     natural = Measurement.get(console, console.options.update(width=10_000), table).maximum
     if natural > console.width:
-        console = Console(file=sys.stdout, highlight=False, soft_wrap=True, width=natural)
+        console = Console(file=sys.stdout, highlight=False, soft_wrap=True, emoji=False,
+                          width=natural)
     console.print(table)
 
 
 def err_console() -> Console:
-    return Console(file=sys.stderr, highlight=False, soft_wrap=True)
+    return Console(file=sys.stderr, highlight=False, soft_wrap=True, emoji=False)
+
+
+def plain(value: object) -> str:
+    """``value`` as text that rich prints verbatim: a subject ``O=[link=...]Bank[/link]`` or
+    ``CN=[/x]`` is shown as written, never taken for markup (or crashing on it)."""
+    return escape(str(value))
 
 
 class Verbosity(enum.IntEnum):

@@ -12,6 +12,7 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from trustwire import __version__
@@ -76,9 +77,12 @@ def to_json(obs: Observations, profile: Profile, checks: list[Check], result: Ve
 def render_human(console: Console, obs: Observations, profile: Profile, checks: list[Check],
                  result: Verdict) -> None:
     starttls = f", STARTTLS {obs.target.starttls}" if obs.target.starttls else ""
-    console.print(f"[bold]trustwire probe[/] {obs.target.describe()}"
-                  f"  (server name {obs.target.server_name}{starttls}, {obs.duration:.1f}s)")
-    console.print(f"profile: {profile.source}  <{GUIDELINES_HREF}>")
+    # Everything but our own styles is escaped: check details quote what the server sent
+    # (certificate subjects, headers), and a subject like CN=[/x] must print, not crash.
+    console.print(f"[bold]trustwire probe[/] {escape(obs.target.describe())}"
+                  f"  (server name {escape(obs.target.server_name)}{starttls}, "
+                  f"{obs.duration:.1f}s)")
+    console.print(f"profile: {escape(profile.source)}  <{GUIDELINES_HREF}>")
     sections: dict[str, list[Check]] = {}
     for check in checks:
         sections.setdefault(check.section, []).append(check)
@@ -89,18 +93,18 @@ def render_human(console: Console, obs: Observations, profile: Profile, checks: 
         table.add_column(style="bold", ratio=2)
         table.add_column(overflow="fold", ratio=5)
         for check in items:
-            detail = check.detail + (f"\n[dim]fix: {check.fix}[/]" if check.fix and check.status
-                                     in (Status.FAIL, Status.WARN) else "")
-            table.add_row(f"[{_STYLE[check.status]}]{check.status.value.upper()}[/]", check.title,
-                          detail)
+            detail = escape(check.detail) + (f"\n[dim]fix: {escape(check.fix)}[/]" if check.fix
+                                             and check.status in (Status.FAIL, Status.WARN) else "")
+            table.add_row(f"[{_STYLE[check.status]}]{check.status.value.upper()}[/]",
+                          escape(check.title), detail)
         console.print(table)
     if obs.untested:
         console.print("[bold]Not tested[/]")
         for what, why in obs.untested:
-            console.print(f"  [dim]-[/] {what}: {why}")
+            console.print(f"  [dim]-[/] {escape(what)}: {escape(why)}")
     colour = "green" if result.passed else "red"
     word = "PASS" if result.passed else "FAIL"
-    console.print(f"\n[bold {colour}]{word}[/] against {profile.source}: "
+    console.print(f"\n[bold {colour}]{word}[/] against {escape(profile.source)}: "
                   f"{result.failures} failed, {result.warnings} warning(s)")
 
 

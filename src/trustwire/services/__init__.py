@@ -25,7 +25,8 @@ def load_service(spec: str) -> Responder | StreamHandler:
     ``trustwire`` console script, unlike ``python -m``, does not put it on ``sys.path``.
 
     Raises:
-        ConfigError: unknown name, unimportable module, missing or uncallable attribute.
+        ConfigError: unknown name, unimportable module (or one that raises while imported),
+            missing or uncallable attribute.
     """
     if spec in BUILTIN:
         return BUILTIN[spec]
@@ -40,6 +41,11 @@ def load_service(spec: str) -> Responder | StreamHandler:
     except ImportError as exc:
         raise ConfigError(f"cannot import {module_name!r} for --service: {exc}",
                           hint="check the module name and PYTHONPATH") from exc
+    except Exception as exc:  # the user's module failed while importing: its bug, not ours
+        raise ConfigError(
+            f"importing {module_name!r} for --service raised {type(exc).__name__}: {exc}",
+            hint=f"fix the module; `python -c 'import {module_name}'` shows the traceback",
+        ) from exc
     target: object = module
     for part in attribute.split("."):
         try:

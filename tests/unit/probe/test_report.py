@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import xml.etree.ElementTree as ET
 
+import pytest
+from cryptography import x509
+
 from tests.unit.probe.test_checks import NOW, good
+from tests.zoo import Spec, build
+from trustwire.cli.common import out_console
 from trustwire.probe.checks import evaluate, verdict
 from trustwire.probe.observations import Support
 from trustwire.probe.profiles import PROFILES
-from trustwire.probe.report import SCHEMA, dumps, to_json, to_junit, to_sarif
+from trustwire.probe.report import SCHEMA, dumps, render_human, to_json, to_junit, to_sarif
 
 PROFILE = PROFILES["intermediate"]
 
@@ -49,3 +55,18 @@ def test_junit_counts_and_failure() -> None:
     assert root.get("failures") == "1"
     failures = root.findall("testcase/failure")
     assert len(failures) == 1 and failures[0].get("type") == "protocol.tlsv1"
+
+
+def test_human_report_prints_what_the_server_sent_verbatim(capsys: pytest.CaptureFixture[str]) -> None:
+    """A server's certificate is the server's to write: a subject that looks like rich markup
+    prints as written (no crash on ``[/x]``, no hidden text or hyperlink), and an IPv6 SAN keeps
+    its colons (``:1234:`` is not an emoji code). Rendered on the console the CLI uses."""
+    subject = "[link=https://evil.example]Bank[/link] [/x]"
+    obs = good()
+    obs.chain = [build(Spec(cn=subject, sans=[
+        x509.DNSName("web.example"), x509.IPAddress(ipaddress.ip_address("fd00::1234:5678"))]))]
+    checks = evaluate(obs, PROFILE, now=NOW)
+    render_human(out_console(), obs, PROFILE, checks, verdict(checks))
+    out = capsys.readouterr().out
+    assert f"CN={subject}" in out, out
+    assert "fd00::1234:5678" in out, out
