@@ -225,3 +225,23 @@ def test_refuses_a_ca_crt_that_is_not_a_root(web_home: Home, cli: Cli) -> None:
     assert_clean_error(result, 1, "is not a self-signed CA certificate (CA:TRUE)")
     assert "hint: restore the home's ca.crt" in result.err
     assert (sorted(LOCAL_CERTS.iterdir()) if LOCAL_CERTS.exists() else []) == before
+
+
+def test_nss_root_already_there_under_another_nickname_is_left_alone(
+    web_home: Home, cli: Cli, tmp_path: Path,
+) -> None:
+    db = make_nss_db(tmp_path / "nssdb")
+    anchor = TrustAnchor.from_home(web_home)
+    subprocess.run([require_tool("certutil"), "-A", "-d", f"sql:{db}", "-n", "My Own", "-t", ",,",
+                    "-i", str(web_home.ca_cert_path)], check=True, capture_output=True, timeout=30)
+    result = cli("--home", web_home.root, "ca", "install", "--store", "nss", "--nss-db", db)
+    assert result.code == 0, result.err
+    assert "already there as 'My Own'" in result.out and "added" not in result.out, result.out
+    listing = nss_list(db)
+    assert anchor.nickname not in listing
+    (row,) = [line for line in listing.splitlines() if line.startswith("My Own")]
+    assert row.split()[-1] == ",,", listing  # the user's trust flags, untouched
+    result = cli("--home", web_home.root, "ca", "uninstall", "--store", "nss", "--nss-db", db)
+    assert result.code == 0, result.err
+    assert "there as 'My Own', which trustwire did not add" in result.out, result.out
+    assert "My Own" in nss_list(db)

@@ -14,7 +14,9 @@ anything but a self-signed CA certificate (basicConstraints CA:TRUE) read from t
 home's ca.crt. Everything added is named after the root's SHA-256 fingerprint (file
 ``trustwire-<16 hex>.crt``, NSS nickname and Java alias ``trustwire-<16 hex>``), so
 ``uninstall`` removes exactly that and nothing else, and running either twice
-changes nothing the second time.
+changes nothing the second time. A root the user already had in an NSS database under
+another nickname is found by its certificate and left as it is (install reports it,
+uninstall does not remove what it did not add).
 
 Each store ends up *done*, *skipped* (its tool or the store itself is absent, or
 changing it needs root) or *failed* (its tool said why, in one line). A store
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -205,6 +208,9 @@ class SystemStore:
 
 # -- NSS ---------------------------------------------------------------------------------------
 
+_NSS_ROW = re.compile(r"^(\S.*?)\s+([A-Za-z]*,[A-Za-z]*,[A-Za-z]*)\s*$")
+"""A ``certutil -L`` row: the nickname, then trust flags such as ``C,,`` or ``CT,C,C``."""
+
 def find_nss_databases(user_home: Path) -> list[Path]:
     """NSS databases of Firefox profiles and Chrome/Chromium under ``user_home``."""
     patterns = [".mozilla/firefox/*/", "snap/firefox/common/.mozilla/firefox/*/", ".pki/nssdb/"]
@@ -259,22 +265,48 @@ class NSSStore:
 
     def installed(self, anchor: TrustAnchor) -> bool:
         """True when the database holds this root under its nickname."""
-        listed = self._certutil_run("-L", "-n", anchor.nickname, "-a")
+        return self._holds(anchor, anchor.nickname)
+
+    def _holds(self, anchor: TrustAnchor, nickname: str) -> bool:
+        listed = self._certutil_run("-L", "-n", nickname, "-a")
         return listed.returncode == 0 and anchor.matches_pem(listed.stdout.encode())
+
+    def nicknames(self) -> list[str]:
+        """Every nickname in the database (``certutil -L``: a nickname, then its trust flags)."""
+        listed = self._certutil_run("-L")
+        if listed.returncode != 0:
+            return []
+        return [m.group(1) for m in map(_NSS_ROW.match, listed.stdout.splitlines()) if m]
+
+    def held_as(self, anchor: TrustAnchor) -> str | None:
+        """The nickname the database holds this root under, whatever added it; None if absent.
+
+        By certificate, not by name: NSS keeps one entry per certificate, so ``certutil -A``
+        of a root already there as "My Own" only rewrites that entry's trust flags."""
+        nicknames = self.nicknames()
+        ordered = sorted(nicknames, key=lambda n: n != anchor.nickname)  # ours first: one call
+        return next((n for n in ordered if self._holds(anchor, n)), None)
 
     def apply(self, anchor: TrustAnchor, action: Action) -> StoreReport:
         if not ((self.directory / "cert9.db").exists() or (self.directory / "cert8.db").exists()):
             return StoreReport(kind=self.kind, location=self.location, outcome=Outcome.FAILED,
                                detail=f"{self.directory} is not an NSS database (no cert9.db)",
                                hint=f"create one with: certutil -N -d sql:{self.directory}")
+        held = self.held_as(anchor)
         if action is Action.INSTALL:
-            if self.installed(anchor):
+            if held == anchor.nickname:
                 return self._done("the root was already there")
+            if held is not None:
+                return self._done(f"the root is already there as {held!r}; its trust flags "
+                                  "were left as they are")
             result = self._certutil_run("-A", "-t", "C,,", "-n", anchor.nickname,
                                         "-i", str(anchor.source))
             if result.returncode != 0:
                 return self._failed(result)
             return self._done(f"added {anchor.nickname}")
+        if held is not None and held != anchor.nickname:
+            return self._done(f"the root is there as {held!r}, which trustwire did not add; "
+                              "left alone")
         removed = 0
         for _ in range(8):  # bounded: duplicates under one nickname are possible in old DBs
             if not self.installed(anchor):
