@@ -245,3 +245,74 @@ def test_nss_root_already_there_under_another_nickname_is_left_alone(
     assert result.code == 0, result.err
     assert "there as 'My Own', which trustwire did not add" in result.out, result.out
     assert "My Own" in nss_list(db)
+
+
+ISRG = Path("/etc/ssl/certs/ISRG_Root_X1.pem")
+
+
+def _foreign_root(tmp_path: Path) -> Path:
+    """A public root (a self-signed CA:TRUE certificate that is no home's)."""
+    if ISRG.exists():
+        return ISRG
+    other = Home(tmp_path / "foreign")
+    other.init_ca(name="foreign CA")
+    return other.ca_cert_path
+
+
+def _plain_home(tmp_path: Path) -> Home:
+    home = Home(tmp_path / "plain")
+    home.init_ca(name="plain CA")
+    return home
+
+
+def _offline_root_home(tmp_path: Path) -> Home:
+    home = Home(tmp_path / "offline")
+    home.init_ca(name="offline CA", intermediate=True)
+    home.export_root(tmp_path / "vault")
+    return home
+
+
+def _encrypted_home(tmp_path: Path) -> Home:
+    home = Home(tmp_path / "sealed")
+    home.init_ca(name="sealed CA", passphrase=b"correct horse")
+    return home
+
+
+@pytest.mark.parametrize(("make", "culprit"), [
+    (_plain_home, "ca.key does not belong to"),
+    (_offline_root_home, "intermediate.crt was not signed by"),
+    (_encrypted_home, "crl.pem was not signed by"),
+])
+def test_refuses_a_public_root_copied_over_ca_crt(
+    make: Callable[[Path], Home], culprit: str, cli: Cli, tmp_path: Path,
+) -> None:
+    home = make(tmp_path)
+    db = make_nss_db(tmp_path / "nssdb")
+    shutil.copy(_foreign_root(tmp_path), home.ca_cert_path)
+    result = cli("--home", home.root, "ca", "install", "--store", "nss", "--nss-db", db)
+    assert_clean_error(result, 1, culprit, "is not this home's root; refusing to install it")
+    assert "hint: restore the home's ca.crt" in result.err
+    assert "trustwire-" not in nss_list(db)
+
+
+def test_refuses_without_trustwires_inventory(web_home: Home, cli: Cli, tmp_path: Path) -> None:
+    db = make_nss_db(tmp_path / "nssdb")
+    web_home.index_path.unlink()
+    result = cli("--home", web_home.root, "ca", "install", "--store", "nss", "--nss-db", db)
+    assert_clean_error(result, 1, "index.db is missing or was not written by trustwire")
+    assert "hint: install only from a home made by `trustwire ca init`" in result.err
+    import sqlite3
+    sqlite3.connect(web_home.index_path).execute("PRAGMA user_version = 1").connection.close()
+    result = cli("--home", web_home.root, "ca", "install", "--store", "nss", "--nss-db", db)
+    assert_clean_error(result, 1, "index.db is missing or was not written by trustwire")
+    assert "trustwire-" not in nss_list(db)
+
+
+@pytest.mark.parametrize("make", [_offline_root_home, _encrypted_home])
+def test_offline_or_encrypted_root_is_still_installed(make: Callable[[Path], Home], cli: Cli,
+                                                      tmp_path: Path) -> None:
+    home = make(tmp_path)
+    db = make_nss_db(tmp_path / "nssdb")
+    result = cli("--home", home.root, "ca", "install", "--store", "nss", "--nss-db", db)
+    assert result.code == 0, result.err
+    assert TrustAnchor.from_home(home).nickname in nss_list(db)

@@ -22,8 +22,9 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
-from trustwire.errors import PKIError
+from trustwire.errors import KeyFileError, PassphraseError, PKIError
 from trustwire.pki.ca import fingerprint
+from trustwire.pki.keys import load_private_key, public_keys_match
 from trustwire.pki.store import Home
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "TrustReport",
     "TrustStore",
     "one_line",
+    "prove_home_root",
     "run_tool",
     "which",
 ]
@@ -112,12 +114,13 @@ class TrustAnchor:
     source: Path
 
     @classmethod
-    def from_home(cls, home: Home) -> TrustAnchor:
-        """The home's ca.crt, refused unless it is a self-signed CA certificate.
+    def from_home(cls, home: Home, *, prove: bool = True) -> TrustAnchor:
+        """The home's ca.crt, refused unless it is a self-signed CA certificate and (with
+        ``prove``, as for install) shown to be this home's root by :func:`prove_home_root`.
 
         Raises:
             CANotFound, StoreError: no CA in the home, or an unsafe home.
-            PKIError: ca.crt is not a self-signed CA:TRUE certificate.
+            PKIError: ca.crt is not a self-signed CA:TRUE certificate, or not this home's.
         """
         cert = home.root_cert()
         source = home.ca_cert_path
@@ -126,18 +129,14 @@ class TrustAnchor:
             is_ca = constraints.ca
         except x509.ExtensionNotFound:
             is_ca = False
-        self_signed = cert.issuer == cert.subject
-        if self_signed:
-            try:
-                cert.verify_directly_issued_by(cert)
-            except (InvalidSignature, ValueError, TypeError):
-                self_signed = False
-        if not (is_ca and self_signed):
+        if not (is_ca and _signed_by(cert, cert)):
             raise PKIError(
                 f"{source} is not a self-signed CA certificate (CA:TRUE), so it is not this "
                 "home's trustwire root; refusing to install it",
-                hint="restore the home's ca.crt from a backup, or pick the right home with --home",
+                hint=_RESTORE_HINT,
             )
+        if prove:
+            prove_home_root(home, cert)
         return cls(cert=cert, source=source)
 
     @property
@@ -170,6 +169,77 @@ class TrustAnchor:
             return any(fingerprint(c) == self.fingerprint for c in x509.load_pem_x509_certificates(data))
         except ValueError:
             return False
+
+
+_RESTORE_HINT = "restore the home's ca.crt from a backup, or pick the right home with --home"
+
+
+def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    if cert.issuer != issuer.subject:
+        return False
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
+
+
+def _crl_signed_by(home: Home, root: x509.Certificate) -> bool:
+    try:
+        crl = x509.load_pem_x509_crl(home.crl_path.read_bytes())
+        return crl.issuer == root.subject and crl.is_signature_valid(root.public_key())  # type: ignore[arg-type]
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def _key_verdict(home: Home, root: x509.Certificate) -> bool | None:
+    """Whether ca.key is ca.crt's key; None when that cannot be told without a passphrase
+    (encrypted), or the key is offline or unreadable by this user."""
+    try:
+        data = home.ca_key_path.read_bytes()
+        key = load_private_key(data, source=str(home.ca_key_path))
+    except (OSError, PassphraseError):
+        return None
+    except KeyFileError:
+        return False
+    return public_keys_match(key.public_key(), root.public_key())
+
+
+def prove_home_root(home: Home, root: x509.Certificate) -> None:
+    """Refuse ``root`` unless this home shows it is its trustwire CA: the inventory
+    (index.db) is trustwire's, and ca.key is the root's key, or (offline or encrypted key)
+    the home's intermediate, else its CRL, carries the root's signature. A root copied over
+    ca.crt (``cp ISRG_Root_X1.crt HOME/ca/ca.crt``) has none of these.
+
+    Raises:
+        PKIError: no such proof; nothing is installed.
+    """
+    source = home.ca_cert_path
+    try:
+        with home.inventory(read_only=True) as inventory:
+            ours = inventory.written_by_trustwire()
+    except PKIError:
+        ours = False
+    if not ours:
+        raise PKIError(
+            f"{home.index_path} is missing or was not written by trustwire, so {source} cannot "
+            "be shown to be this home's root; refusing to install it",
+            hint="install only from a home made by `trustwire ca init` (pick it with --home), "
+                 "or restore index.db from a backup",
+        )
+    verdict = _key_verdict(home, root)
+    if verdict is False:
+        raise PKIError(f"{home.ca_key_path} does not belong to {source}, so {source} is not "
+                       "this home's root; refusing to install it", hint=_RESTORE_HINT)
+    if verdict:
+        return
+    intermediate = home.intermediate_cert()
+    proven = (_signed_by(intermediate, root) if intermediate is not None
+              else _crl_signed_by(home, root))
+    if not proven:
+        what = home.intermediate_cert_path if intermediate is not None else home.crl_path
+        raise PKIError(f"{what} was not signed by {source}, so {source} is not this home's "
+                       "root; refusing to install it", hint=_RESTORE_HINT)
 
 
 class TrustStore(Protocol):

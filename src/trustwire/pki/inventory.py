@@ -404,6 +404,18 @@ class Inventory:
             )
         ]
 
+    def written_by_trustwire(self) -> bool:
+        """True when the database has trustwire's tables and its CRL counter (``ca init``
+        writes both), not merely a SQLite file with the right ``user_version``."""
+        try:
+            tables = {row[0] for row in self._db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            counter = (self._db.execute("SELECT 1 FROM meta WHERE key = 'crl_number'").fetchone()
+                       if "meta" in tables else None)
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from exc
+        return {"meta", "certs"} <= tables and counter is not None
+
     def crl_number(self) -> int:
         """The number of the newest CRL this CA signed (0 before the first)."""
         try:

@@ -11,7 +11,9 @@ Three kinds of store, each changed only through its own tool:
 
 Only the home's own root is ever installed: :meth:`TrustAnchor.from_home` refuses
 anything but a self-signed CA certificate (basicConstraints CA:TRUE) read from the
-home's ca.crt. Everything added is named after the root's SHA-256 fingerprint (file
+home's ca.crt, and one the home cannot show is its own (:func:`prove_home_root`: the
+matching ca.key, or the intermediate or CRL it signed, and trustwire's index.db).
+Everything added is named after the root's SHA-256 fingerprint (file
 ``trustwire-<16 hex>.crt``, NSS nickname and Java alias ``trustwire-<16 hex>``), so
 ``uninstall`` removes exactly that and nothing else, and running either twice
 changes nothing the second time. A root the user already had in an NSS database under
@@ -491,7 +493,9 @@ def uninstall_root(
     home: Home, *, stores: Sequence[TrustStore] | None = None,
     announce: Callable[[StoreKind, str], None] | None = None,
 ) -> TrustReport:
-    """Remove exactly what :func:`install_root` added for this home's root; idempotent."""
-    anchor = TrustAnchor.from_home(home)
+    """Remove exactly what :func:`install_root` added for this home's root; idempotent.
+    Works on a home whose proof of its root (see :func:`prove_home_root`) is lost, so what
+    was installed can still be taken out."""
+    anchor = TrustAnchor.from_home(home, prove=False)
     return _run_stores(anchor, Action.UNINSTALL, trust_stores() if stores is None else stores,
                        announce)
