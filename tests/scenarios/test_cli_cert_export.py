@@ -174,3 +174,29 @@ def test_passphrase_is_asked_twice_on_a_terminal(ihome: Home, tmp_path: Path) ->
     assert PASS.encode() not in seen  # hidden input: nothing echoed
     assert b"Exported alice" in stdout
     assert pkcs12.load_pkcs12(out.read_bytes(), PASS.encode()).key is not None
+
+
+def test_an_existing_file_is_kept_unless_force(ihome: Home, cli: Cli, tmp_path: Path,
+                                               passfile: Path) -> None:
+    out = tmp_path / "alice.p12"
+    out.write_bytes(b"the user's own file")
+    result = cli("--home", ihome.root, "cert", "export", "alice", "--p12", out,
+                 "--passphrase-file", passfile)
+    assert_clean_error(result, 1, f"{out} already exists; refusing to overwrite it")
+    assert "hint: give --force to replace it" in result.err
+    assert out.read_bytes() == b"the user's own file"
+    result = cli("--home", ihome.root, "cert", "export", "alice", "--p12", out,
+                 "--passphrase-file", passfile, "--force")
+    assert result.code == 0, result.err
+    assert pkcs12.load_pkcs12(out.read_bytes(), PASS.encode()).cert is not None
+
+
+@pytest.mark.parametrize("inside", ["ca/ca.crt", "certs/alice.key", "index.db", "alice.p12"])
+def test_never_writes_inside_the_home(ihome: Home, cli: Cli, passfile: Path, inside: str) -> None:
+    target = ihome.root / inside
+    before = target.read_bytes() if target.exists() else None
+    result = cli("--home", ihome.root, "cert", "export", "alice", "--p12", target,
+                 "--passphrase-file", passfile, "--force")
+    assert_clean_error(result, 1, "is inside the trustwire home", "refusing to write an export there")
+    assert "hint: write the PKCS#12 file outside the home" in result.err
+    assert (target.read_bytes() if target.exists() else None) == before

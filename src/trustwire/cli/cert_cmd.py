@@ -35,7 +35,7 @@ from trustwire.cli.common import (
 from trustwire.errors import ConfigError, PKIError
 from trustwire.pki.ca import fingerprint, utcnow
 from trustwire.pki.crl import RevocationReason
-from trustwire.pki.export import P12Encryption, export_pkcs12
+from trustwire.pki.export import P12Encryption, check_destination, export_pkcs12
 from trustwire.pki.files import atomic_write, ensure_private_dir, staged_writes
 from trustwire.pki.info import describe_certificate, pin_form
 from trustwire.pki.inventory import Record, State, Status
@@ -217,17 +217,20 @@ def _export_passphrase(path: Path | None) -> bytes:
 @click.option("--legacy", is_flag=True,
               help="3DES and a SHA-1 MAC, for older Windows, macOS and Java importers "
                    "(default: AES-256 with PBKDF2/SHA-256 and an HMAC-SHA256 MAC).")
+@click.option("--force", is_flag=True, help="Replace FILE if it exists (never a file in the home).")
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
 @click.pass_obj
 def cert_export(state: AppState, name: str, p12_path: Path, passphrase_file: Path | None,
-                legacy: bool, as_json: bool) -> None:
+                legacy: bool, force: bool, as_json: bool) -> None:
     """Export NAME's key, certificate and chain (to the root) as PKCS#12, friendly name NAME.
 
     For browsers, the Windows and macOS stores, Java keystores and curl --cert-type P12.
     """
     encryption = P12Encryption.LEGACY if legacy else P12Encryption.MODERN
+    check_destination(state.home, p12_path, overwrite=force)  # before asking for a passphrase
     passphrase = _export_passphrase(passphrase_file)
-    export = export_pkcs12(state.home, name, p12_path, passphrase=passphrase, encryption=encryption)
+    export = export_pkcs12(state.home, name, p12_path, passphrase=passphrase, encryption=encryption,
+                           overwrite=force)
     if as_json:
         echo_json({"name": name, "file": str(p12_path), "encryption": encryption.value,
                    "fingerprint": pin_form(fingerprint(export.leaf)),

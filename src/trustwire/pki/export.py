@@ -33,13 +33,14 @@ from cryptography.hazmat.primitives.serialization import (
     pkcs12,
 )
 
-from trustwire.errors import ConfigError, KeyFileError
+from trustwire.errors import ConfigError, KeyFileError, PKIError
 from trustwire.pki.files import atomic_write
 from trustwire.pki.info import load_certificates
 from trustwire.pki.keys import load_private_key
 from trustwire.pki.store import Home
 
-__all__ = ["P12Encryption", "PKCS12Export", "export_pkcs12", "pkcs12_bytes", "write_pkcs12"]
+__all__ = ["P12Encryption", "PKCS12Export", "check_destination", "export_pkcs12", "pkcs12_bytes",
+           "write_pkcs12"]
 
 MODERN_KDF_ROUNDS = 100_000
 """PBKDF2-SHA256 iterations for the modern profile: ~50 ms to open on one core, so a stolen
@@ -127,6 +128,24 @@ def pkcs12_bytes(
     return PKCS12Export(name=name, leaf=leaf, chain=chain, encryption=encryption, data=data)
 
 
+def check_destination(home: Home, path: Path, *, overwrite: bool = False) -> None:
+    """Refuse a destination inside the home (an export could replace ca.crt, a key or
+    index.db there), and an existing file unless ``overwrite``.
+
+    Raises:
+        PKIError: naming the file and why (a refused operation, exit 1).
+    """
+    target = path.resolve()
+    if target.is_relative_to(home.root.resolve()):
+        raise PKIError(
+            f"{path} is inside the trustwire home {home.root}; refusing to write an export there",
+            hint="write the PKCS#12 file outside the home, e.g. --p12 ./NAME.p12",
+        )
+    if not overwrite and (path.exists() or path.is_symlink()):
+        raise PKIError(f"{path} already exists; refusing to overwrite it",
+                          hint="give --force to replace it, or choose another file")
+
+
 def write_pkcs12(export: PKCS12Export, path: Path) -> None:
     """Write an export atomically, mode 0600 (it holds the private key).
 
@@ -138,9 +157,19 @@ def write_pkcs12(export: PKCS12Export, path: Path) -> None:
 
 def export_pkcs12(
     home: Home, name: str, path: Path, *, passphrase: bytes,
-    encryption: P12Encryption = P12Encryption.MODERN,
+    encryption: P12Encryption = P12Encryption.MODERN, overwrite: bool = False,
 ) -> PKCS12Export:
-    """:func:`pkcs12_bytes` then :func:`write_pkcs12`: the file appears whole or not at all."""
+    """:func:`check_destination`, :func:`pkcs12_bytes`, then :func:`write_pkcs12`: the file
+    appears whole or not at all, never inside the home, and over an existing file only
+    with ``overwrite``.
+
+    Raises:
+        PKIError: the destination is refused.
+        ConfigError: an empty passphrase.
+        CANotFound, CertificateNotFound, KeyFileError, StoreError: see :func:`pkcs12_bytes`
+            and :func:`write_pkcs12`.
+    """
+    check_destination(home, path, overwrite=overwrite)
     export = pkcs12_bytes(home, name, passphrase=passphrase, encryption=encryption)
     write_pkcs12(export, path)
     return export
