@@ -200,3 +200,19 @@ def test_never_writes_inside_the_home(ihome: Home, cli: Cli, passfile: Path, ins
     assert_clean_error(result, 1, "is inside the trustwire home", "refusing to write an export there")
     assert "hint: write the PKCS#12 file outside the home" in result.err
     assert (target.read_bytes() if target.exists() else None) == before
+
+
+def test_the_documented_mac_iterations_are_the_files(ihome: Home, cli: Cli, tmp_path: Path,
+                                                     passfile: Path) -> None:
+    """The MAC, not the key's PBKDF2, is what a guess costs: its count is the one said."""
+    from trustwire.pki.export import MAC_ITERATIONS, MODERN_KDF_ROUNDS
+
+    out = tmp_path / "alice.p12"
+    assert cli("--home", ihome.root, "cert", "export", "alice", "--p12", out,
+               "--passphrase-file", passfile).code == 0
+    info = openssl_info(out, passfile)
+    assert f"MAC: sha256, Iteration {MAC_ITERATIONS}\n" in info, info
+    assert f"Iteration {MODERN_KDF_ROUNDS}, PRF hmacWithSHA256" in info
+    docs = (Path(__file__).parents[2] / "docs" / "ca.md").read_text()
+    assert f"MAC: sha256, Iteration {MAC_ITERATIONS}" in docs
+    assert f"{MAC_ITERATIONS} iterations" in " ".join(cli("cert", "export", "--help").out.split())

@@ -225,6 +225,8 @@ def cert_export(state: AppState, name: str, p12_path: Path, passphrase_file: Pat
     """Export NAME's key, certificate and chain (to the root) as PKCS#12, friendly name NAME.
 
     For browsers, the Windows and macOS stores, Java keystores and curl --cert-type P12.
+    The passphrase is what protects a stolen file: each guess is checked against the
+    file's MAC (2048 iterations, in either encryption), so use a long random one.
     """
     encryption = P12Encryption.LEGACY if legacy else P12Encryption.MODERN
     check_destination(state.home, p12_path, overwrite=force)  # before asking for a passphrase

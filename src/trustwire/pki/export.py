@@ -7,10 +7,17 @@ certificate stores, Java keystores and ``curl --cert-type P12`` take.
 Two encryption profiles:
 
 * ``modern`` (the default): key and certificates encrypted with PBES2
-  (PBKDF2-HMAC-SHA256, AES-256-CBC), integrity by an HMAC-SHA256 MAC. What
-  OpenSSL 3, Windows 10 1709+, macOS 13+ and Java 12+ read.
+  (PBKDF2-HMAC-SHA256, 100000 iterations, AES-256-CBC), integrity by an HMAC-SHA256
+  MAC. What OpenSSL 3, Windows 10 1709+, macOS 13+ and Java 12+ read.
 * ``legacy``: PBE-SHA1-3DES and a SHA-1 MAC, for older Windows, macOS and Java
   importers that know nothing else. Weaker; only when an importer needs it.
+
+What a stolen file costs an attacker: the MAC is the cheaper check. Its key comes
+from the passphrase through the PKCS#12 KDF with :data:`MAC_ITERATIONS` (2048)
+SHA-256 rounds, a count cryptography fixes (its encryption builder sets the
+cipher's rounds, not the MAC's), so each passphrase guess costs about 2048 hash
+rounds, not 100000, whatever the profile. The passphrase's own strength is what
+protects the file: use a long random one (``openssl rand -base64 24``).
 
 An empty passphrase is refused: a PKCS#12 file exists to travel (to another
 machine, a browser, a keystore), and one without a passphrase carries the
@@ -39,12 +46,17 @@ from trustwire.pki.info import load_certificates
 from trustwire.pki.keys import load_private_key
 from trustwire.pki.store import Home
 
-__all__ = ["P12Encryption", "PKCS12Export", "check_destination", "export_pkcs12", "pkcs12_bytes",
-           "write_pkcs12"]
+__all__ = ["MAC_ITERATIONS", "P12Encryption", "PKCS12Export", "check_destination", "export_pkcs12",
+           "pkcs12_bytes", "write_pkcs12"]
 
 MODERN_KDF_ROUNDS = 100_000
-"""PBKDF2-SHA256 iterations for the modern profile: ~50 ms to open on one core, so a stolen
-file costs an attacker that per guess; OpenSSL's own default (2048) is 50 times cheaper."""
+"""PBKDF2-SHA256 iterations that encrypt the key and certificates in the modern profile.
+Not the cost of a guess: a guess is checked against the MAC (:data:`MAC_ITERATIONS`)."""
+
+MAC_ITERATIONS = 2048
+"""PKCS#12-KDF iterations behind the MAC, in both profiles: fixed by cryptography
+(``serialize_key_and_certificates`` offers no setting for it), and what each passphrase
+guess against a stolen file costs."""
 
 LEGACY_KDF_ROUNDS = 2048
 """The iteration count old importers were tested with (OpenSSL's and Windows' default)."""
@@ -54,7 +66,7 @@ class P12Encryption(enum.Enum):
     """How a PKCS#12 file is protected."""
 
     MODERN = "modern"
-    """AES-256-CBC with PBKDF2/SHA-256, HMAC-SHA256 MAC."""
+    """AES-256-CBC with PBKDF2/SHA-256, HMAC-SHA256 MAC (2048 KDF iterations)."""
     LEGACY = "legacy"
     """3DES with the PKCS#12 SHA-1 KDF, SHA-1 MAC: older Windows, macOS and Java."""
 
