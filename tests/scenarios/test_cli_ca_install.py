@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -316,3 +317,45 @@ def test_offline_or_encrypted_root_is_still_installed(make: Callable[[Path], Hom
     result = cli("--home", home.root, "ca", "install", "--store", "nss", "--nss-db", db)
     assert result.code == 0, result.err
     assert TrustAnchor.from_home(home).nickname in nss_list(db)
+
+
+def _keytool() -> str:
+    keytool = shutil.which("keytool")
+    if keytool is None:  # Java stays optional, in CI too
+        pytest.skip("keytool is not installed")
+    return keytool
+
+
+def test_java_default_cacerts_as_non_root_is_skipped_for_root(web_home: Home) -> None:
+    _keytool()
+    with shared_home(web_home.root, owner=NOBODY) as copy:
+        result = as_user(NOBODY, "--home", copy, "ca", "install", "--store", "java", "--json",
+                         env={"JAVA_HOME": ""})
+    assert result.code == 1, result.err  # the trust asked for is not in place
+    (java,) = json.loads(result.out)["stores"]
+    assert java["outcome"] == "skipped" and not java["absent"], java
+    assert "needs root" in java["detail"] and "cacerts" in java["detail"], java
+    assert java["hint"].startswith("rerun with sudo: sudo trustwire"), java
+    assert "Certificate was added" not in result.out
+
+
+def test_a_failing_keytool_is_reported_by_its_error_line() -> None:
+    """keytool says "Certificate was added to keystore" on stderr, then fails (stdout)."""
+    from trustwire.pki.anchor import error_line
+
+    home = Path(tempfile.mkdtemp(prefix="tw-java-", dir="/tmp"))
+    try:
+        home.chmod(0o755)
+        ca = Home(home / "h")
+        ca.init_ca(name="java CA")
+        ca.ca_cert_path.parent.chmod(0o755)
+        result = subprocess.run(
+            [require_tool("setpriv"), f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+             _keytool(), "-importcert", "-noprompt", "-alias", "x", "-file", str(ca.ca_cert_path),
+             "-cacerts", "-storepass", "changeit"],
+            capture_output=True, text=True, timeout=60, check=False, env=plain_env())
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    assert result.returncode != 0, result
+    line = error_line(result)
+    assert line.startswith("keytool error:") and "Permission denied" in line, (line, result)

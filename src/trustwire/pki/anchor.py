@@ -35,6 +35,7 @@ __all__ = [
     "TrustAnchor",
     "TrustReport",
     "TrustStore",
+    "error_line",
     "one_line",
     "prove_home_root",
     "run_tool",
@@ -265,6 +266,18 @@ def one_line(result: subprocess.CompletedProcess[str]) -> str:
         if lines:
             return lines[0]
     return f"exit status {result.returncode}"
+
+
+def error_line(result: subprocess.CompletedProcess[str]) -> str:
+    """The line of a failed tool's output that says why: the first mentioning an error or
+    exception, else the last one. keytool prints ``Certificate was added to keystore`` on
+    stderr even when it then fails, and its ``keytool error: ...`` on stdout."""
+    lines = [line.strip() for text in (result.stderr, result.stdout)
+             for line in text.splitlines() if line.strip()]
+    for line in lines:
+        if "error" in line.lower() or "exception" in line.lower():
+            return line
+    return lines[-1] if lines else f"exit status {result.returncode}"
 
 
 def run_tool(args: Sequence[str], *, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

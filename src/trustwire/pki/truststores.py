@@ -48,6 +48,7 @@ from trustwire.pki.anchor import (
     TrustAnchor,
     TrustReport,
     TrustStore,
+    error_line,
     one_line,
     run_tool,
     which,
@@ -370,12 +371,24 @@ class JavaStore:
             return StoreReport(kind=self.kind, location=self.location, outcome=Outcome.FAILED,
                                detail=f"the Java keystore {self.keystore} does not exist",
                                hint="check --java-store")
-        target = self.keystore.resolve() if self.keystore else None
+        target = self.target()
         if target is not None and not os.access(target, os.W_OK):
+            detail = (f"{target} is not writable by this user" if self.keystore is not None
+                      else f"changing the JDK's truststore {target} needs root")
             return StoreReport(kind=self.kind, location=self.location, outcome=Outcome.SKIPPED,
-                               detail=f"{target} is not writable by this user",
+                               detail=detail,
                                hint=f"rerun with sudo: sudo trustwire ca {action.value} --store java")
         return None
+
+    def target(self) -> Path | None:
+        """The file keytool changes: the keystore given (or $JAVA_HOME's), else the cacerts of
+        the JDK that keytool belongs to (what ``keytool -cacerts`` opens); None if not found."""
+        if self.keystore is not None:
+            return self.keystore.resolve()
+        if self._keytool is None:
+            return None
+        cacerts = Path(self._keytool).resolve().parent.parent / "lib" / "security" / "cacerts"
+        return cacerts.resolve() if cacerts.exists() else None
 
     def plan(self, anchor: TrustAnchor, action: Action) -> str:
         verb = "import" if action is Action.INSTALL else "delete"
@@ -396,13 +409,13 @@ class JavaStore:
             result = self._keytool_run("-importcert", "-noprompt", "-trustcacerts",
                                        "-alias", self.alias(anchor), "-file", str(anchor.source))
             if result.returncode != 0:
-                return self._report(Outcome.FAILED, f"keytool failed: {one_line(result)}")
+                return self._report(Outcome.FAILED, f"keytool failed: {error_line(result)}")
             return self._report(Outcome.DONE, f"imported alias {self.alias(anchor)}")
         if not self.installed(anchor):
             return self._report(Outcome.DONE, "the root was not there; nothing to remove")
         result = self._keytool_run("-delete", "-alias", self.alias(anchor))
         if result.returncode != 0:
-            return self._report(Outcome.FAILED, f"keytool failed: {one_line(result)}")
+            return self._report(Outcome.FAILED, f"keytool failed: {error_line(result)}")
         return self._report(Outcome.DONE, f"deleted alias {self.alias(anchor)}")
 
     def _report(self, outcome: Outcome, detail: str) -> StoreReport:
