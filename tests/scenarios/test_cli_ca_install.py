@@ -210,12 +210,16 @@ def test_without_keytool_java_is_skipped(web_home: Home, cli: Cli, tmp_path: Pat
 @pytest.mark.xdist_group("system-store")
 def test_non_root_is_told_to_use_sudo(web_home: Home, system_store_restored: TrustAnchor) -> None:
     with shared_home(web_home.root, owner=NOBODY) as copy:
-        result = as_user(NOBODY, "--home", copy, "ca", "install", "--store", "system", "--json")
+        # Relative to the cwd (/): the hint must name it absolutely, since sudo drops
+        # TRUSTWIRE_HOME and root's own default home is another.
+        result = as_user(NOBODY, "--home", str(copy).lstrip("/"), "ca", "install", "--store",
+                         "system", "--json")
     assert result.code == 1, result.err  # the trust asked for is not in place
     (system,) = json.loads(result.out)["stores"]
     assert system["outcome"] == "skipped" and not system["absent"]
     assert "needs root" in system["detail"]
-    assert system["hint"].startswith("rerun with sudo: sudo trustwire ca install")
+    assert system["hint"] == (f"rerun with sudo: sudo trustwire --home {copy.resolve()} ca install "
+                              "--store system"), system
     assert not (LOCAL_CERTS / f"{system_store_restored.nickname}.crt").exists()
 
 
@@ -335,7 +339,8 @@ def test_java_default_cacerts_as_non_root_is_skipped_for_root(web_home: Home) ->
     (java,) = json.loads(result.out)["stores"]
     assert java["outcome"] == "skipped" and not java["absent"], java
     assert "needs root" in java["detail"] and "cacerts" in java["detail"], java
-    assert java["hint"].startswith("rerun with sudo: sudo trustwire"), java
+    assert java["hint"] == (f"rerun with sudo: sudo trustwire --home {copy.resolve()} ca install "
+                            "--store java"), java
     assert "Certificate was added" not in result.out
 
 

@@ -78,6 +78,9 @@ class StoreReport:
     hint: str | None = None
     absent: bool = False
     """Skipped because the store or its tool is not on this machine (does not fail a run)."""
+    rerun: tuple[str, ...] = ()
+    """Skipped for want of root: the ``ca install``/``uninstall`` options that retry just this
+    store (the hint, built from them, runs it under sudo with the home named)."""
 
     @property
     def ok(self) -> bool:

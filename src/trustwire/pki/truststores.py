@@ -28,9 +28,11 @@ since the trust the user asked for is then not in place.
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -69,6 +71,7 @@ __all__ = [
     "TrustStore",
     "find_nss_databases",
     "install_root",
+    "sudo_hint",
     "trust_stores",
     "uninstall_root",
 ]
@@ -136,7 +139,7 @@ class SystemStore:
             return StoreReport(
                 kind=self.kind, location=self.location, outcome=Outcome.SKIPPED,
                 detail=f"changing the {self._flavor.name} system store needs root",
-                hint=f"rerun with sudo: sudo trustwire ca {action.value} --store system",
+                rerun=("--store", "system"),
             )
         return None
 
@@ -375,9 +378,9 @@ class JavaStore:
         if target is not None and not os.access(target, os.W_OK):
             detail = (f"{target} is not writable by this user" if self.keystore is not None
                       else f"changing the JDK's truststore {target} needs root")
+            given = ("--java-store", str(self.keystore)) if self.explicit and self.keystore else ()
             return StoreReport(kind=self.kind, location=self.location, outcome=Outcome.SKIPPED,
-                               detail=detail,
-                               hint=f"rerun with sudo: sudo trustwire ca {action.value} --store java")
+                               detail=detail, rerun=("--store", "java", *given))
         return None
 
     def target(self) -> Path | None:
@@ -469,12 +472,21 @@ class _NoNSS:
         return report
 
 
-def _run_stores(anchor: TrustAnchor, action: Action, stores: Sequence[TrustStore],
+def sudo_hint(home: Home, action: Action, args: Sequence[str]) -> str:
+    """The command that retries a store as root. It names the home (absolute): sudo
+    resets the environment, TRUSTWIRE_HOME included, and root's default home is not this."""
+    words = ["sudo", "trustwire", "--home", str(home.root.resolve()), "ca", action.value, *args]
+    return "rerun with sudo: " + shlex.join(words)
+
+
+def _run_stores(home: Home, anchor: TrustAnchor, action: Action, stores: Sequence[TrustStore],
                 announce: Callable[[StoreKind, str], None] | None) -> TrustReport:
     reports: list[StoreReport] = []
     for store in stores:
         skipped = store.unavailable(action)
         if skipped is not None:
+            if skipped.rerun and skipped.hint is None:
+                skipped = dataclasses.replace(skipped, hint=sudo_hint(home, action, skipped.rerun))
             reports.append(skipped)
             continue
         if announce is not None:
@@ -498,7 +510,7 @@ def install_root(
         CANotFound, StoreError, PKIError: no CA, an unsafe home, or not a root to install.
     """
     anchor = TrustAnchor.from_home(home)
-    return _run_stores(anchor, Action.INSTALL, trust_stores() if stores is None else stores,
+    return _run_stores(home, anchor, Action.INSTALL, trust_stores() if stores is None else stores,
                        announce)
 
 
@@ -510,5 +522,5 @@ def uninstall_root(
     Works on a home whose proof of its root (see :func:`prove_home_root`) is lost, so what
     was installed can still be taken out."""
     anchor = TrustAnchor.from_home(home, prove=False)
-    return _run_stores(anchor, Action.UNINSTALL, trust_stores() if stores is None else stores,
+    return _run_stores(home, anchor, Action.UNINSTALL, trust_stores() if stores is None else stores,
                        announce)
