@@ -79,7 +79,7 @@ def test_quiet_prints_only_errors_and_data(tmp_path: Path, cli: Cli, home: Home)
     normal = cli("--home", home.root, "cert", "export", "alice", "--p12", out, "--passphrase-file", loose)
     assert normal.code == 0 and "warning: " in normal.err and "Exported alice" in normal.out
     quiet = cli("-q", "--home", home.root, "cert", "export", "alice", "--p12", out,
-                "--passphrase-file", loose)
+                "--passphrase-file", loose, "--force")
     assert (quiet.code, quiet.out, quiet.err) == (0, "", "")
     data = cli("--quiet", "--home", home.root, "cert", "list", "--json")
     assert data.code == 0 and json.loads(data.out)[0]["name"] == "alice" and data.err == ""
@@ -142,3 +142,26 @@ def test_certificate_data_prints_verbatim_never_as_markup(cli: Cli, home: Home, 
     assert from_file.code == 0 and "OU=[/x]" in from_file.out, from_file.out + from_file.err
     linted = cli("--home", home.root, "cert", "lint", foreign)
     assert "Traceback" not in linted.err and "OU=[/x],O=[red]Acme,CN=odd" in linted.out, linted.out
+
+
+def test_verbose_and_quiet_work_after_the_subcommand_too(cli: Cli, home: Home, tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    db.mkdir()
+    subprocess.run([require_tool("certutil"), "-N", "-d", f"sql:{db}", "--empty-password"], check=True)
+    loud = cli("--home", home.root, "ca", "install", "--store", "nss", "--nss-db", db, "-v")
+    assert loud.code == 0, loud.err
+    assert re.search(r"trustwire: debug: running \S*certutil ", loud.err), loud.err
+    issued = cli("--home", home.root, "cert", "issue", "alice", "--client", "-q", "--json")
+    assert issued.code == 0 and json.loads(issued.out)["name"] == "alice" and issued.err == ""
+    loose = tmp_path / "loose.pass"
+    loose.write_text("a passphrase\n")
+    loose.chmod(0o644)  # readable by others: a warning, unless quiet
+    quiet = cli("--home", home.root, "cert", "export", "alice", "--p12", tmp_path / "a.p12",
+                "--passphrase-file", loose, "--quiet")
+    assert (quiet.code, quiet.out, quiet.err) == (0, "", "")
+    listed = cli("--home", home.root, "cert", "-v", "list")  # on a group, too
+    assert listed.code == 0 and "alice" in listed.out
+    after = cli("--home", home.root, "cert", "list")  # the next invocation starts normal again
+    assert "debug" not in after.err
+    for args in (("cert", "list", "-v", "-q"), ("-q", "cert", "list", "-v"), ("ca", "-q", "show", "-v")):
+        assert_clean_error(cli("--home", home.root, *args), 2, "give either --verbose or --quiet")

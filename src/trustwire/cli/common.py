@@ -32,6 +32,7 @@ from trustwire.pki.store import Home
 __all__ = [
     "AppState",
     "Verbosity",
+    "add_verbosity_options",
     "echo_json",
     "err_console",
     "fmt_time",
@@ -50,6 +51,7 @@ __all__ = [
     "resolve_validity",
     "set_verbosity",
     "validity_options",
+    "verbosity_chosen",
     "warn",
 ]
 
@@ -141,6 +143,44 @@ def set_verbosity(level: Verbosity) -> None:
     logger.propagate = False
     logger.setLevel({Verbosity.QUIET: logging.ERROR, Verbosity.NORMAL: logging.WARNING,
                      Verbosity.VERBOSE: logging.DEBUG}[level])
+
+
+_CHOSEN = "trustwire.verbosity"
+"""Key in click's ``ctx.meta`` (shared by a command and its parents): the -v/-q given."""
+
+
+def _verbosity_flag(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        level = Verbosity.VERBOSE if param.name == "verbose" else Verbosity.QUIET
+        chosen = ctx.meta.get(_CHOSEN)
+        if chosen is not None and chosen is not level:
+            raise click.UsageError("give either --verbose or --quiet, not both", ctx=ctx)
+        ctx.meta[_CHOSEN] = level
+        set_verbosity(level)
+    return value
+
+
+def verbosity_chosen(ctx: click.Context) -> bool:
+    """Whether -v or -q was given so far in this invocation."""
+    return _CHOSEN in ctx.meta
+
+
+def add_verbosity_options(command: click.Command) -> None:
+    """Give ``command`` and every command under it ``-v/--verbose`` and ``-q/--quiet``, so
+    ``trustwire cert issue -v ...`` works as ``trustwire -v cert issue ...`` does; both
+    set the same state, and -v with -q anywhere in one command line is a usage error."""
+    names = {name for param in command.params for name in param.opts}
+    if "--verbose" not in names:
+        command.params.extend([
+            click.Option(["-v", "--verbose"], is_flag=True, expose_value=False,
+                         callback=_verbosity_flag, help="Debug logging and more detail on stderr."),
+            click.Option(["-q", "--quiet"], is_flag=True, expose_value=False,
+                         callback=_verbosity_flag,
+                         help="Print only errors and the data asked for (no notices or warnings)."),
+        ])
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            add_verbosity_options(sub)
 
 
 def info(text: str) -> None:

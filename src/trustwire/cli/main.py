@@ -20,7 +20,14 @@ import click
 from trustwire import __version__
 from trustwire.cli.ca_cmd import ca
 from trustwire.cli.cert_cmd import cert
-from trustwire.cli.common import AppState, Verbosity, resolve_home, set_verbosity
+from trustwire.cli.common import (
+    AppState,
+    Verbosity,
+    add_verbosity_options,
+    resolve_home,
+    set_verbosity,
+    verbosity_chosen,
+)
 from trustwire.cli.demo_cmd import demo
 from trustwire.cli.probe_cmd import probe
 from trustwire.cli.renew_cmd import renew
@@ -34,17 +41,15 @@ __all__ = ["cli", "main", "run"]
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--home", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="CA home directory (default: $TRUSTWIRE_HOME, else the user data dir).")
-@click.option("-v", "--verbose", is_flag=True, help="Debug logging and more detail on stderr.")
-@click.option("-q", "--quiet", is_flag=True,
-              help="Print only errors and the data asked for (no notices or warnings).")
 @click.version_option(__version__, prog_name="trustwire")
 @click.pass_context
-def cli(ctx: click.Context, home: Path | None, verbose: bool, quiet: bool) -> None:
+def cli(ctx: click.Context, home: Path | None) -> None:
     """trustwire: your own CA, mutually-authenticated TLS servers and clients,
-    a TLS tunnel and a TLS probe."""
-    if verbose and quiet:
-        raise click.UsageError("give either --verbose or --quiet, not both")
-    set_verbosity(Verbosity.VERBOSE if verbose else Verbosity.QUIET if quiet else Verbosity.NORMAL)
+    a TLS tunnel and a TLS probe.
+
+    -v/--verbose and -q/--quiet go here or on any command."""
+    if not verbosity_chosen(ctx):
+        set_verbosity(Verbosity.NORMAL)  # a fresh invocation (main() runs many in one process)
     ctx.obj = AppState(home_path=resolve_home(home))
     logging.getLogger("trustwire").debug("home: %s", ctx.obj.home_path)
 
@@ -57,6 +62,7 @@ cli.add_command(tunnel)
 cli.add_command(probe)
 cli.add_command(renew)
 cli.add_command(demo)
+add_verbosity_options(cli)  # -v/-q on the group and on every command (after they are all added)
 
 
 def _error(message: str, hint: str | None = None, see: str | None = None) -> None:
