@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from rich.table import Table
 
@@ -65,13 +66,19 @@ def ca() -> None:
               help="Intermediate may only sign IPs in this network (repeatable).")
 @click.option("--permit-uri", multiple=True, metavar="URI",
               help="Intermediate may only sign URIs with this host, e.g. spiffe://example.org.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the new CA as JSON (the shape of `ca show --json`).")
 @click.pass_obj
 def ca_init(
     state: AppState, name: str, key_type: str, days: int, passphrase_file: Path | None,
     intermediate: bool, permit_dns: tuple[str, ...], permit_ip: tuple[str, ...],
-    permit_uri: tuple[str, ...],
+    permit_uri: tuple[str, ...], as_json: bool,
 ) -> None:
-    """Create a new root CA (and optionally a name-constrained intermediate)."""
+    """Create a new root CA (and optionally a name-constrained intermediate).
+
+    --json prints what `ca show --json` would: home, root, key_encrypted, intermediate
+    (when made), crl and certificates.
+    """
     if (permit_dns or permit_ip or permit_uri) and not intermediate:
         raise click.UsageError("--permit-* constrains the intermediate: add --intermediate")
     constraints = NameConstraints.parse(dns=permit_dns, ips=permit_ip, uris=permit_uri)
@@ -81,6 +88,9 @@ def ca_init(
         passphrase=read_passphrase(passphrase_file), intermediate=intermediate,
         constraints=constraints,
     )
+    if as_json:
+        echo_json(_ca_summary(home))
+        return
     console = out_console()
     root = home.root_cert()
     console.print(f"Created CA [bold]{plain(name)}[/] in {plain(home.root)}")
@@ -105,6 +115,18 @@ def _key_encrypted(home: Home) -> bool | None:
         return None
 
 
+def _crl_summary(home: Home, crl: x509.CertificateRevocationList,
+                 now: dt.datetime) -> dict[str, object]:
+    return {
+        "path": str(home.crl_path),
+        "number": crl_number(crl),
+        "this_update": crl.last_update_utc.isoformat(),
+        "next_update": crl.next_update_utc.isoformat() if crl.next_update_utc else None,
+        "revoked": len(list(crl)),
+        "stale": bool(crl.next_update_utc and crl.next_update_utc < now),
+    }
+
+
 def _ca_summary(home: Home) -> dict[str, object]:
     now = utcnow()
     root = describe_certificate(home.root_cert())
@@ -121,15 +143,7 @@ def _ca_summary(home: Home) -> dict[str, object]:
             **info.as_json(),
             "permitted": constraints.describe() if constraints else [],
         }
-    crl = home.crl()
-    summary["crl"] = {
-        "path": str(home.crl_path),
-        "number": crl_number(crl),
-        "this_update": crl.last_update_utc.isoformat(),
-        "next_update": crl.next_update_utc.isoformat() if crl.next_update_utc else None,
-        "revoked": len(list(crl)),
-        "stale": bool(crl.next_update_utc and crl.next_update_utc < now),
-    }
+    summary["crl"] = _crl_summary(home, home.crl(), now)
     counts = {s.value: 0 for s in Status}
     with home.inventory(read_only=True) as inventory:
         for record in inventory.all():
@@ -181,13 +195,21 @@ def ca_show(state: AppState, as_json: bool) -> None:
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
               help="Also write the CRL here.")
 @passphrase_option
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the new CRL as JSON (the crl part of `ca show --json`, and out).")
 @click.pass_obj
-def ca_crl(state: AppState, out: Path | None, passphrase_file: Path | None) -> None:
-    """Sign a fresh CRL (new number and nextUpdate) into HOME/ca/crl.pem."""
+def ca_crl(state: AppState, out: Path | None, passphrase_file: Path | None, as_json: bool) -> None:
+    """Sign a fresh CRL (new number and nextUpdate) into HOME/ca/crl.pem.
+
+    --json prints {"path", "number", "this_update", "next_update", "revoked", "stale", "out"}.
+    """
     home = state.home
     crl = home.regenerate_crl(passphrase=read_passphrase(passphrase_file))
     if out is not None:
         atomic_write(out, crl.public_bytes(serialization.Encoding.PEM), mode=0o644)
+    if as_json:
+        echo_json({**_crl_summary(home, crl, utcnow()), "out": str(out) if out else None})
+        return
     next_update = crl.next_update_utc
     click.echo(
         f"CRL #{crl_number(crl)} with {len(list(crl))} revoked certificate(s) written to "

@@ -93,7 +93,10 @@ def _print_issued(record: Record, cert_path: Path, key_path: Path | None) -> Non
 @click.option("--ou", default=None, help="Organizational unit in the subject (for --allow-ou).")
 @click.option("--org", default=None, help="Organization (O) in the subject.")
 @passphrase_option
-@click.option("--json", "as_json", is_flag=True, help="Print the new record as JSON.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the new record as JSON: name, serial, kind, organizational_unit, sans, "
+                   "not_before, not_after, fingerprint(_sha256), key_type, key_in_home, state, "
+                   "status, revoked_at, revocation_reason.")
 @click.pass_obj
 def cert_issue(
     state: AppState, name: str, server: bool, client: bool, both: bool, dns: tuple[str, ...],
@@ -170,12 +173,18 @@ def cert_request(
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
               help="Also write the certificate chain here.")
 @passphrase_option
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the new record as JSON (the shape of `cert issue --json`).")
 @click.pass_obj
 def cert_sign(
     state: AppState, csr: Path, server: bool, client: bool, both: bool, days: int | None,
-    hours: int | None, out: Path | None, passphrase_file: Path | None,
+    hours: int | None, out: Path | None, passphrase_file: Path | None, as_json: bool,
 ) -> None:
-    """Check a CSR (signature, names, name constraints) and sign it."""
+    """Check a CSR (signature, names, name constraints) and sign it.
+
+    --json prints the record as `cert issue --json` does (name, serial, kind, sans,
+    not_before, not_after, fingerprint, key_in_home false, state, status, ...).
+    """
     kind = resolve_kind(server, client, both)
     try:
         data = csr.read_bytes()
@@ -189,6 +198,9 @@ def cert_sign(
     )
     if out is not None:
         atomic_write(out, issued.cert_chain_pem.bytes(), mode=0o644)
+    if as_json:
+        echo_json(record.as_json(utcnow()))
+        return
     _print_issued(record, home.cert_path(record.name), None)
     if out is not None:
         click.echo(f"  copy:        {out}")
@@ -371,12 +383,18 @@ def cert_lint(file: Path, purpose: str, as_json: bool) -> int:
               help="With --dry-run: a running server's /status URL (repeatable); lists the live "
                    "connections the revocation would cut.")
 @passphrase_option
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the revoked (or, with --dry-run, the targeted) record as JSON.")
 @click.pass_obj
 def cert_revoke(
     state: AppState, target: str, reason: str, dry_run: bool, status_urls: tuple[str, ...],
-    passphrase_file: Path | None,
+    passphrase_file: Path | None, as_json: bool,
 ) -> None:
-    """Revoke a certificate and regenerate the CRL that servers load."""
+    """Revoke a certificate and regenerate the CRL that servers load.
+
+    --json prints {"dry_run": bool, "record": <as `cert show --json` of NAME>, "crl": PATH,
+    "live_connections": {URL: [...]}} (live_connections only with --dry-run --status).
+    """
     why = RevocationReason.parse(reason)
     home = state.home
     if status_urls and not dry_run:
@@ -386,6 +404,13 @@ def cert_revoke(
             record = home.find(inventory, target)
         if record.state is State.REVOKED:
             raise PKIError(f"{record.name} (serial {record.serial_hex}) is already revoked")
+        if as_json:
+            echo_json({"dry_run": True, "record": record.as_json(utcnow()), "crl": str(home.crl_path),
+                       "live_connections": {
+                           url: [c for c in _fetch_status(url)["connections"]
+                                 if c.get("serial") == record.serial_hex]
+                           for url in status_urls}})
+            return
         click.echo(f"Would revoke {record.name} (serial {record.serial_hex}, "
                    f"{record.status(utcnow()).value}) with reason {why.value}; nothing changed.")
         for url in status_urls:
@@ -396,6 +421,10 @@ def cert_revoke(
                                  for c in live))
         return
     record = home.revoke(target, reason=why, passphrase=read_passphrase(passphrase_file))
+    if as_json:
+        echo_json({"dry_run": False, "record": record.as_json(utcnow()), "crl": str(home.crl_path),
+                   "live_connections": {}})
+        return
     click.echo(f"Revoked {record.name} (serial {record.serial_hex}, reason {why.value}).")
     click.echo(f"CRL updated: {home.crl_path}; servers that load it refuse this certificate.")
 
@@ -405,17 +434,25 @@ def cert_revoke(
 @lifetime_options
 @click.option("--revoke-old", is_flag=True, help="Revoke the old certificate (reason superseded).")
 @passphrase_option
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the new record as JSON (the shape of `cert issue --json`).")
 @click.pass_obj
 def cert_renew(
     state: AppState, name: str, days: int | None, hours: int | None, revoke_old: bool,
-    passphrase_file: Path | None,
+    passphrase_file: Path | None, as_json: bool,
 ) -> None:
-    """Issue NAME again with a fresh key; same kind and names."""
+    """Issue NAME again with a fresh key; same kind and names.
+
+    --json prints the new record as `cert issue --json` does.
+    """
     home = state.home
     record = home.renew(
         name, lifetime=resolve_lifetime(days, hours), revoke_old=revoke_old,
         passphrase=read_passphrase(passphrase_file),
     )
+    if as_json:
+        echo_json(record.as_json(utcnow()))
+        return
     _print_issued(record, home.cert_path(name), home.key_path(name))
     click.echo("  old certificate: " + ("revoked (superseded)" if revoke_old
                                         else "still valid until it expires"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import signal
 import threading
 from pathlib import Path
@@ -25,13 +27,19 @@ __all__ = ["renew"]
 @click.option("--refresh-crl", is_flag=True,
               help="Also sign a fresh CRL when a third of its validity is left.")
 @passphrase_option
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON object per check, each on one line (see below).")
 @click.pass_obj
 def renew(state: AppState, name: str, before: str, once: bool, interval: float, refresh_crl: bool,
-          passphrase_file: Path | None) -> None:
+          passphrase_file: Path | None, as_json: bool) -> None:
     """Renew NAME's certificate when --before of its lifetime is left.
 
     The new certificate and key replace HOME/certs/NAME.{crt,key} atomically; a
     `serve` or `tunnel` using --identity NAME picks them up without a restart.
+
+    --json prints, per check, {"name", "renewed": bool, "record": <as `cert issue --json`,
+    the current certificate>, "next_due": TIME, "crl_next_update": TIME or null (with
+    --refresh-crl, when refreshed)}.
     """
     fraction = parse_before(before)
     passphrase = read_passphrase(passphrase_file)
@@ -43,17 +51,28 @@ def renew(state: AppState, name: str, before: str, once: bool, interval: float, 
     while True:
         now = utcnow()
         record = renew_if_due(home, name, before=fraction, now=now, passphrase=passphrase)
-        if record is not None:
+        if record is not None and not as_json:
             click.echo(f"renewed {name}: serial {record.serial_hex}, valid until "
                        f"{fmt_time(record.not_after)}")
+        crl_next: dt.datetime | None = None
         if refresh_crl and crl_due(home, now):
             crl = home.regenerate_crl(passphrase=passphrase, now=now)
-            click.echo(f"refreshed the CRL; next update {fmt_time(crl.next_update_utc or now)}")
+            crl_next = crl.next_update_utc or now
+            if not as_json:
+                click.echo(f"refreshed the CRL; next update {fmt_time(crl_next)}")
         with home.inventory() as inventory:
             current = inventory.current(name)
         assert current is not None  # noqa: S101 - renew_if_due raised otherwise
         next_due = due_at(current, fraction)
-        if once:
+        if as_json:
+            click.echo(json.dumps({
+                "name": name, "renewed": record is not None, "record": current.as_json(utcnow()),
+                "next_due": next_due.isoformat(),
+                "crl_next_update": crl_next.isoformat() if crl_next else None,
+            }), nl=True)
+            if once:
+                return
+        elif once:
             if record is None:
                 click.echo(f"{name} is not due: renewal at {fmt_time(next_due)}")
             return
