@@ -60,7 +60,7 @@ def test_window_refusals(home: Home, cli: Cli, tmp_path: Path) -> None:
                "--not-before", start.isoformat(), "--not-after",
                (start + dt.timedelta(days=60)).isoformat())
     assert_clean_error(late, 1, "the certificate would expire after its CA")
-    assert "hint: ask for an earlier --not-after" in late.err
+    assert "hint: use a --not-after before " in late.err
     assert not short.cert_path("a").exists() and not home.cert_path("a").exists()
 
 
@@ -97,3 +97,59 @@ def test_printed_fingerprint_is_what_allow_fingerprint_takes(home: Home, cli: Cl
     assert printed in [r["fingerprint"] for r in json.loads(listed.out)]
     human = cli("--home", home.root, "cert", "show", "pinned")
     assert printed in human.out.replace("\n", " ").split()
+
+
+def test_a_window_before_the_ca_is_refused_and_one_in_the_past_warned(cli: Cli, tmp_path: Path) -> None:
+    now = dt.datetime.now(dt.UTC)
+    old = Home(tmp_path / "old")
+    old.init_ca(name="old CA", now=now - dt.timedelta(days=30))
+    ca_start = old.root_cert().not_valid_before_utc
+    early = cli("--home", old.root, "cert", "issue", "a", "--client",
+                "--not-before", "2001-01-01", "--not-after", "2001-02-01")
+    assert_clean_error(early, 1, "would start (2001-01-01 00:00 UTC) before its CA")
+    assert f"hint: give a --not-before on or after {ca_start:%Y-%m-%dT%H:%M}Z" in early.err
+    past = cli("--home", old.root, "cert", "issue", "b", "--client",
+               "--not-before", (now - dt.timedelta(days=20)).isoformat(),
+               "--not-after", (now - dt.timedelta(days=10)).isoformat())
+    assert past.code == 0, past.err
+    (warning,) = past.err.strip().splitlines()
+    assert warning.startswith("warning: the whole validity window ends in the past"), past.err
+    assert "b is expired from the start" in warning
+
+
+def test_a_window_past_the_ca_names_the_cas_end(home: Home, cli: Cli) -> None:
+    end = home.root_cert().not_valid_after_utc
+    late = cli("--home", home.root, "cert", "issue", "a", "--client", "--not-after",
+               f"{end.year + 4}-01-01")
+    assert_clean_error(late, 1, f"its CA, which expires on {end:%Y-%m-%d %H:%M} UTC")
+    assert f"hint: use a --not-after before {end:%Y-%m-%dT%H:%M}Z" in late.err
+    assert "--days 90" not in late.err
+    long = cli("--home", home.root, "cert", "issue", "a", "--client", "--not-before", "2030-01-01",
+               "--not-after", "2031-06-01")
+    assert_clean_error(long, 2, "may live at most 397 days")
+    assert "hint: give a --not-after at most 397 days after --not-before" in long.err
+
+
+def test_export_refuses_a_revoked_identity_and_warns_for_an_expired_one(
+    home: Home, cli: Cli, tmp_path: Path,
+) -> None:
+    from trustwire.pki.ca import CertKind
+
+    passfile = tmp_path / "p"
+    passfile.write_text("a long passphrase\n")
+    passfile.chmod(0o600)
+    home.issue("gone", kind=CertKind.CLIENT)
+    home.revoke("gone")
+    revoked = cli("--home", home.root, "cert", "export", "gone", "--p12", tmp_path / "gone.p12",
+                  "--passphrase-file", passfile)
+    assert_clean_error(revoked, 1, "gone (serial", "is revoked; refusing to export it")
+    assert "hint: renew it (`trustwire cert renew gone`) or issue a new one" in revoked.err
+    assert not (tmp_path / "gone.p12").exists()
+    now = dt.datetime.now(dt.UTC)
+    home.issue("stale", kind=CertKind.CLIENT, lifetime=dt.timedelta(days=1),
+               now=now - dt.timedelta(days=10))
+    stale = cli("--home", home.root, "cert", "export", "stale", "--p12", tmp_path / "stale.p12",
+                "--passphrase-file", passfile)
+    assert stale.code == 0, stale.err
+    assert stale.err.startswith("warning: stale expired on "), stale.err
+    assert "`trustwire cert renew stale`" in stale.err

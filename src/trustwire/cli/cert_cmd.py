@@ -31,9 +31,10 @@ from trustwire.cli.common import (
     resolve_lifetime,
     resolve_validity,
     validity_options,
+    warn,
 )
 from trustwire.errors import ConfigError, PKIError
-from trustwire.pki.ca import fingerprint, utcnow
+from trustwire.pki.ca import Validity, fingerprint, utcnow
 from trustwire.pki.crl import RevocationReason
 from trustwire.pki.export import P12Encryption, check_destination, export_pkcs12
 from trustwire.pki.files import atomic_write, ensure_private_dir, staged_writes
@@ -125,6 +126,9 @@ def cert_issue(
         organizational_unit=ou, organization=org, passphrase=read_passphrase(passphrase_file),
         now=now,
     )
+    if isinstance(lifetime, Validity) and lifetime.not_after <= now:
+        warn(f"the whole validity window ends in the past ({fmt_time(lifetime.not_after)}): "
+             f"{name} is expired from the start")
     if as_json:
         echo_json(record.as_json(utcnow()))
         return
@@ -245,6 +249,9 @@ def cert_export(state: AppState, name: str, p12_path: Path, passphrase_file: Pat
     passphrase = _export_passphrase(passphrase_file)
     export = export_pkcs12(state.home, name, p12_path, passphrase=passphrase, encryption=encryption,
                            overwrite=force)
+    if export.leaf.not_valid_after_utc <= utcnow():
+        warn(f"{name} expired on {fmt_time(export.leaf.not_valid_after_utc)}: importers will hold "
+             f"a certificate no peer accepts; `trustwire cert renew {name}` makes a fresh one")
     if as_json:
         echo_json({"name": name, "file": str(p12_path), "encryption": encryption.value,
                    "fingerprint": pin_form(fingerprint(export.leaf)),

@@ -276,15 +276,16 @@ def name_constraints_of(cert: x509.Certificate) -> NameConstraints | None:
 
 def check_leaf_lifetime(lifetime: dt.timedelta | Validity) -> None:
     """Raises ConfigError when a leaf lifetime (or window) is outside trustwire's limits."""
-    if isinstance(lifetime, Validity):
-        lifetime = lifetime.span
-    if lifetime < MIN_LEAF_LIFETIME:
+    window = isinstance(lifetime, Validity)
+    span = lifetime.span if isinstance(lifetime, Validity) else lifetime
+    if span < MIN_LEAF_LIFETIME:
         raise ConfigError("a certificate must live at least 5 minutes")
-    if lifetime > MAX_LEAF_LIFETIME:
+    if span > MAX_LEAF_LIFETIME:
         raise ConfigError(
             f"a certificate may live at most {MAX_LEAF_LIFETIME.days} days "
             "(Mozilla's 398-day limit, less the clock-skew backdate)",
-            hint="use --days 90 (the default) and renew with `trustwire cert renew`",
+            hint=(f"give a --not-after at most {MAX_LEAF_LIFETIME.days} days after --not-before"
+                  if window else "use --days 90 (the default) and renew with `trustwire cert renew`"),
         )
 
 
@@ -334,6 +335,28 @@ class Authority:
         )
         return IssuedCert(cert=cert, private_key=key, chain=self.leaf_chain)
 
+    def _check_window(self, window: Validity) -> None:
+        """An absolute window must lie inside the CA's own validity, then within the leaf limits.
+
+        Raises:
+            PKIError: it starts before the CA or ends after it.
+            ConfigError: it is too short or too long.
+        """
+        ca_start, ca_end = self.cert.not_valid_before_utc, self.cert.not_valid_after_utc
+        if window.not_before < ca_start:
+            raise PKIError(
+                f"the certificate would start ({window.not_before:%Y-%m-%d %H:%M} UTC) before its "
+                f"CA ({ca_start:%Y-%m-%d %H:%M} UTC), which no verifier accepts",
+                hint=f"give a --not-before on or after {ca_start:%Y-%m-%dT%H:%M}Z",
+            )
+        if window.not_after > ca_end:
+            raise PKIError(
+                f"the certificate would expire after its CA, which expires on "
+                f"{ca_end:%Y-%m-%d %H:%M} UTC",
+                hint=f"use a --not-after before {ca_end:%Y-%m-%dT%H:%M}Z",
+            )
+        check_leaf_lifetime(window)
+
     def sign(
         self, public_key: PublicKey, *, name: str, kind: CertKind, sans: SubjectAltNames,
         lifetime: dt.timedelta | Validity, organizational_unit: str | None = None,
@@ -349,13 +372,14 @@ class Authority:
         never give two certificates one serial (RFC 5280 4.1.2.2).
         """
         validate_cert_name(name)
-        check_leaf_lifetime(lifetime)
         if kind.is_server:
             sans = default_server_sans(name, sans)
         now = now or utcnow()
         if isinstance(lifetime, Validity):
+            self._check_window(lifetime)
             not_before, not_after = lifetime.not_before, lifetime.not_after
         else:
+            check_leaf_lifetime(lifetime)
             not_before, not_after = now - BACKDATE, now + lifetime
         if not_after > self.cert.not_valid_after_utc:
             raise PKIError(

@@ -43,6 +43,7 @@ from cryptography.hazmat.primitives.serialization import (
 from trustwire.errors import ConfigError, KeyFileError, PKIError
 from trustwire.pki.files import atomic_write
 from trustwire.pki.info import load_certificates
+from trustwire.pki.inventory import State
 from trustwire.pki.keys import load_private_key
 from trustwire.pki.store import Home
 
@@ -106,6 +107,17 @@ def _check_passphrase(passphrase: bytes) -> None:
         )
 
 
+def _refuse_revoked(home: Home, name: str, leaf: x509.Certificate) -> None:
+    with home.inventory(read_only=True) as inventory:
+        record = inventory.by_serial(leaf.serial_number)
+    if record is not None and record.state is State.REVOKED:
+        raise PKIError(
+            f"{name} (serial {record.serial_hex}) is revoked; refusing to export it, since "
+            "every peer that checks the CRL refuses it",
+            hint=f"renew it (`trustwire cert renew {name}`) or issue a new one, then export that",
+        )
+
+
 def pkcs12_bytes(
     home: Home, name: str, *, passphrase: bytes,
     encryption: P12Encryption = P12Encryption.MODERN,
@@ -120,6 +132,7 @@ def pkcs12_bytes(
 
     Raises:
         ConfigError: an empty passphrase.
+        PKIError: NAME's certificate is revoked (an expired one is exported: the caller warns).
         CANotFound, CertificateNotFound, KeyFileError: NAME has no certificate or key here
             (a certificate signed from a CSR has its key where the CSR was made).
     """
@@ -131,6 +144,7 @@ def pkcs12_bytes(
     except OSError as exc:
         raise KeyFileError(f"cannot read the files of {name!r}: {exc.strerror}") from exc
     leaf, *intermediates = load_certificates(chain_pem, source=str(files.cert))
+    _refuse_revoked(home, name, leaf)
     key = load_private_key(key_pem, source=str(files.key))
     chain = (*intermediates, home.root_cert())
     data = pkcs12.serialize_key_and_certificates(
