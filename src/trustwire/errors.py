@@ -273,15 +273,16 @@ FRAMING_HINT = "use the same --framing on both sides (length is the default)"
 class FrameTooLarge(RemoteProtocolError):
     """The peer announced a message larger than the configured maximum.
 
-    ``header``: the 4 bytes read as the length, when they are printable text (the
-    peer speaks line framing: ``b"HELL"`` of ``HELLO`` reads as 1.2 GB), so the
-    message says that instead of blaming the size.
+    ``header``: the bytes read as the length (4, or fewer when the first already
+    announces too much: ``b"a\n"``), when they are printable text (the peer speaks
+    line framing: ``b"HELL"`` of ``HELLO`` reads as 1.2 GB), so the message says that
+    instead of blaming the size.
     """
 
     def __init__(self, size: int, limit: int, *, header: bytes | None = None) -> None:
         if header is not None:
             super().__init__(
-                f"the 4 bytes read as a message length are text ({header.decode('ascii')!r}), "
+                f"the bytes read as a message length are text ({header.decode('ascii')!r}), "
                 "not a length header: the other side may use line framing",
                 hint=FRAMING_HINT,
             )

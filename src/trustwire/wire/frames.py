@@ -94,6 +94,8 @@ class LengthCodec(StreamBuffer):
                 data = bytes(buf[start + _HEADER:end])
                 self._consume(end)
                 return Message(data=data)
+        elif available and buf[start] != 0xFF and buf[start] << 24 > self.max_size:
+            self._oversize_partial(start, available)
         if self._eof:
             if available:
                 raise RemoteProtocolError(
@@ -102,6 +104,21 @@ class LengthCodec(StreamBuffer):
                 )
             return Closed()
         return NEED_DATA
+
+    def _oversize_partial(self, start: int, available: int) -> None:
+        """Refuse a header that is too large before its 4 bytes are in: a non-zero first
+        byte (not the error marker's 0xFF) announces at least ``byte << 24`` bytes. A line
+        client's ``b"a\n"`` is two bytes of a header that would never complete, so the
+        server says "may use line framing" at once instead of both sides waiting out
+        their timeouts. Only runs while fewer than 4 bytes are buffered: no hot-path cost.
+
+        Raises:
+            FrameTooLarge: always (with the bytes, when they are text).
+        """
+        partial = bytes(self._buffer[start:start + available])
+        text = partial.isascii() and all(32 <= c < 127 or c in (9, 10, 13) for c in partial)
+        raise FrameTooLarge(int.from_bytes(partial.ljust(_HEADER, b"\0"), "big"), self.max_size,
+                            header=partial if text else None)
 
     def _error_frame(self, start: int, available: int) -> Event | NeedData:
         buf = self._buffer

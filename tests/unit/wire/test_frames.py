@@ -260,3 +260,18 @@ def test_text_read_as_a_length_says_line_framing() -> None:
     with pytest.raises(FrameTooLarge, match=r"are text \('HELL'\).*may use line framing") as info:
         codec.next_event()
     assert info.value.size == int.from_bytes(b"HELL", "big") and info.value.header == b"HELL"
+
+
+def test_a_short_line_is_refused_before_its_header_completes() -> None:
+    """``b"a\\n"`` from a line client is two bytes of a header that never completes: the
+    first byte alone announces over 1.6 GB, so it is refused at once, not at a timeout."""
+    codec = LengthCodec(1024)
+    codec.receive_data(b"a\n")
+    with pytest.raises(FrameTooLarge, match=r"are text \('a\\n'\).*may use line framing") as info:
+        codec.next_event()
+    assert info.value.header == b"a\n" and info.value.size == 0x610A0000
+    waiting = LengthCodec(1024)
+    for start in (b"\x00\x00", b"\xff"):  # a real short header, an error frame's start
+        waiting.receive_data(start)
+        assert waiting.next_event() is NEED_DATA
+        waiting = LengthCodec(1024)
