@@ -77,7 +77,8 @@ def test_org_and_ou_in_the_subject_and_kept_on_renewal(home: Home, cli: Cli) -> 
         assert_clean_error(bad, 2, f"invalid {what}")
         assert "hint: " in bad.err
         too_long = cli("--home", home.root, "cert", "issue", "x", "--client", flag, "o" * 65)
-        assert_clean_error(too_long, 2, "use 1-64 characters")
+        assert_clean_error(too_long, 2, "65 characters, more than the 64 allowed")
+        assert "hint: shorten it to 1-64 characters" in too_long.err
     assert not home.cert_path("x").exists()
 
 
@@ -153,3 +154,34 @@ def test_export_refuses_a_revoked_identity_and_warns_for_an_expired_one(
     assert stale.code == 0, stale.err
     assert stale.err.startswith("warning: stale expired on "), stale.err
     assert "`trustwire cert renew stale`" in stale.err
+
+
+def test_ou_and_org_text_hints(home: Home, cli: Cli) -> None:
+    empty = cli("--home", home.root, "cert", "issue", "x", "--client", "--ou", "")
+    assert_clean_error(empty, 2, "invalid organizational unit '': it is empty")
+    assert "hint: give 1-64 characters, or leave the organizational unit out" in empty.err
+    spaced = cli("--home", home.root, "cert", "issue", "x", "--client", "--org", " Acme ")
+    assert_clean_error(spaced, 2, "invalid organization ' Acme ': it begins or ends with a space")
+    assert "hint: write it without them: 'Acme'" in spaced.err
+    decomposed = "Caf" + "e\u0301"  # e + combining acute: NFC makes it one character
+    issued = cli("--home", home.root, "cert", "issue", "x", "--client", "--ou", decomposed, "--json")
+    assert issued.code == 0, issued.err
+    assert json.loads(issued.out)["organizational_unit"] == "Caf\u00e9"
+    assert leaf(home, "x").subject.get_attributes_for_oid(
+        NameOID.ORGANIZATIONAL_UNIT_NAME)[0].value == "Caf\u00e9"
+
+
+def test_passphrase_file_and_missing_directory_hints(home: Home, cli: Cli, tmp_path: Path) -> None:
+    missing = cli("--home", home.root, "cert", "issue", "x", "--client", "--passphrase-file",
+                  tmp_path / "nope.pass")
+    assert_clean_error(missing, 2, "cannot read the passphrase file")
+    assert "hint: check the path given with --passphrase-file" in missing.err
+    blank_first = tmp_path / "blank.pass"
+    blank_first.write_text("\nsecret\n")
+    blank = cli("--home", home.root, "cert", "issue", "x", "--client", "--passphrase-file", blank_first)
+    assert_clean_error(blank, 2, "has an empty first line")
+    assert "hint: put the passphrase on the file's first line" in blank.err
+    out = tmp_path / "out" / "crl.pem"
+    nodir = cli("--home", home.root, "ca", "crl", "--out", out)
+    assert_clean_error(nodir, 1, f"could not write {out}")
+    assert f"hint: create the directory first (mkdir -p {out.parent})" in nodir.err

@@ -45,10 +45,12 @@ def test_a_client_certificate_used_for_a_server(pki: Pki, cli: Cli) -> None:
 def test_a_missing_file(pki: Pki, cli: Cli, tmp_path: Path) -> None:
     files = pki.home.identity("server")
     missing = tmp_path / "nope.crt"
-    for args in (serve_args(pki, missing, files.key), serve_args(pki, files.cert, files.key, ca=missing)):
+    for args, hint in ((serve_args(pki, missing, files.key), "check the path, or use --identity NAME"),
+                       (serve_args(pki, files.cert, files.key, ca=missing),
+                        "check the path given with --ca")):
         result = cli(*args)
         assert_clean_error(result, 1, f"{missing}: no such file")
-        assert "hint: check the path, or use --identity NAME" in result.err
+        assert f"hint: {hint}" in result.err
 
 
 def test_a_privileged_port_as_a_user(pki: Pki) -> None:
@@ -100,3 +102,25 @@ def test_a_silent_server_hints_at_framing(pki: Pki, cli: Cli) -> None:
         listener.close()
     assert_clean_error(result, 1, "no reply within 1 seconds")
     assert "hint: the server may use the other framing (this client sends length; try --framing line)" in result.err
+
+
+def test_hints_name_the_right_fix(pki: Pki, cli: Cli, tmp_path: Path,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    nosuch = cli("--home", pki.home.root, "serve", "--listen", "127.0.0.1:0", "--identity", "nosuch")
+    assert_clean_error(nosuch, 1, "there is no certificate named 'nosuch'")
+    assert "hint: issue one with `trustwire cert issue nosuch --server`" in nosuch.err
+    assert "--client" not in nosuch.err
+
+    missing_ca = cli("--home", pki.home.root, "send", "localhost:1", "x", "--identity", "alice",
+                     "--ca", tmp_path / "nope")
+    assert_clean_error(missing_ca, 1, "cannot load the CA certificate")
+    assert "hint: check the path given with --ca" in missing_ca.err
+    assert "use --identity NAME" not in missing_ca.err
+
+    (tmp_path / "hint_svc_mod.py").write_text("async def handle(conn):\n    pass\n\n"
+                                              "def helper():\n    pass\n\nVALUE = 3\n")
+    monkeypatch.chdir(tmp_path)
+    wrong = cli("--home", pki.home.root, "serve", "--listen", "127.0.0.1:0", "--identity", "server",
+                "--service", "hint_svc_mod:nope")
+    assert_clean_error(wrong, 2, "'hint_svc_mod' has no attribute 'nope'")
+    assert "hint: it has handle, helper; give --service MODULE:CALLABLE" in wrong.err

@@ -113,9 +113,9 @@ def cert_issue(
     kind = resolve_kind(server, client, both)
     validate_cert_name(name)
     if ou is not None:
-        validate_subject_text(ou)
+        ou = validate_subject_text(ou)
     if org is not None:
-        validate_subject_text(org, "organization")
+        org = validate_subject_text(org, "organization")
     sans = SubjectAltNames.parse(dns=dns, ips=ip, uris=uri)
     now = utcnow()
     lifetime = resolve_validity(days, hours, not_before, not_after, now=now,

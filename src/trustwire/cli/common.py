@@ -217,10 +217,17 @@ def read_passphrase(path: Path | None) -> bytes | None:
         data = path.read_bytes()
         mode = path.stat().st_mode
     except OSError as exc:
-        raise ConfigError(f"cannot read the passphrase file {path}: {exc.strerror}") from exc
-    passphrase = data.splitlines()[0] if data.strip() else b""
+        raise ConfigError(
+            f"cannot read the passphrase file {path}: {exc.strerror}",
+            hint="check the path given with --passphrase-file (or TRUSTWIRE_PASSPHRASE_FILE); "
+                 "its first line is the passphrase",
+        ) from exc
+    passphrase = data.splitlines()[0] if data else b""
     if not passphrase:
-        raise ConfigError(f"the passphrase file {path} is empty")
+        said = ("is empty" if not data.strip() else
+                "has an empty first line (the passphrase is the first line, whole)")
+        raise ConfigError(f"the passphrase file {path} {said}",
+                          hint="put the passphrase on the file's first line")
     if mode & (stat.S_IRGRP | stat.S_IROTH):
         warn(f"{path} is readable by other users; `chmod 600 {path}` keeps the passphrase private")
     return passphrase

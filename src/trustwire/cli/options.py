@@ -108,7 +108,7 @@ class IdentityFlags:
         client_auth = not self.no_client_auth
         profile = Profile(self.profile)
         if self.identity:
-            files = home.identity(self.identity)
+            files = home.identity(self.identity, server=True)
             return ServerTLS(cert=files.cert, key=files.key, ca=self.ca or files.ca,
                              crl=self.crl or (files.crl if client_auth else None),
                              client_auth=client_auth, profile=profile, keylog_filename=_keylog())

@@ -36,6 +36,8 @@ def store_error(path: Path, exc: OSError) -> StoreError:
         hint = "free some disk space and run the command again"
     elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         hint = "make the home writable, or choose another with --home or TRUSTWIRE_HOME"
+    elif exc.errno == errno.ENOENT and not path.parent.exists():
+        hint = f"create the directory first (mkdir -p {path.parent}), or write somewhere else"
     return StoreError(f"could not write {path}: {reason}", hint=hint)
 
 

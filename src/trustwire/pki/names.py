@@ -67,12 +67,26 @@ def validate_subject_text(value: str, what: str = "organizational unit") -> str:
     no newline or control character (that would print like another value, or drive a
     terminal when shown).
 
+    Returns:
+        The value in Unicode NFC, so one text typed two ways (``e`` + combining accent, or
+        ``é``) is one OU for ``--allow-ou``.
+
     Raises:
-        ConfigError: when it is empty, too long, or holds a control character.
+        ConfigError: when it is empty, too long, begins or ends with a space, or holds a
+            control character.
     """
     _refuse_controls(value, what)
-    if not value.strip() or len(value) > 64:
-        raise ConfigError(f"invalid {what} {value!r}: use 1-64 characters")
+    if not value.strip():
+        raise ConfigError(f"invalid {what} {value!r}: it is empty",
+                          hint=f"give 1-64 characters, or leave the {what} out")
+    if value != value.strip():
+        raise ConfigError(f"invalid {what} {value!r}: it begins or ends with a space, which "
+                          "would make a second value that prints like the first",
+                          hint=f"write it without them: {value.strip()!r}")
+    value = unicodedata.normalize("NFC", value)
+    if len(value) > 64:
+        raise ConfigError(f"invalid {what}: {len(value)} characters, more than the 64 allowed",
+                          hint="shorten it to 1-64 characters (X.520's upper bound)")
     return value
 
 

@@ -211,8 +211,9 @@ class Home:
         self._require_ca()
         return Inventory(self.index_path, read_only=read_only)
 
-    def identity(self, name: str) -> IdentityFiles:
-        """Files for ``--identity NAME``.
+    def identity(self, name: str, *, server: bool = False) -> IdentityFiles:
+        """Files for ``--identity NAME`` (``server``: wanted by a server, which the hint
+        for a missing one follows).
 
         Raises:
             CANotFound, CertificateNotFound, KeyFileError
@@ -222,7 +223,8 @@ class Home:
         if not cert.exists():
             raise CertificateNotFound(
                 f"there is no certificate named {name!r} in {self.root}",
-                hint=f"issue one with `trustwire cert issue {name} --client` (or --server)",
+                hint=(f"issue one with `trustwire cert issue {name} --server`" if server else
+                      f"issue one with `trustwire cert issue {name} --client` (or --server)"),
             )
         if not key.exists():
             raise KeyFileError(

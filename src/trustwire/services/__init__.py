@@ -51,7 +51,14 @@ def load_service(spec: str) -> Responder | StreamHandler:
         try:
             target = getattr(target, part)
         except AttributeError:
-            raise ConfigError(f"{module_name!r} has no attribute {attribute!r}") from None
+            offered = sorted(n for n in dir(target) if not n.startswith("_")
+                             and callable(getattr(target, n, None)))
+            raise ConfigError(
+                f"{module_name!r} has no attribute {attribute!r}",
+                hint=(f"it has {', '.join(offered[:12])}{', ...' if len(offered) > 12 else ''}; "
+                      if offered else "it defines no public callable; ")
+                + "give --service MODULE:CALLABLE",
+            ) from None
     if not callable(target):
         raise ConfigError(f"{spec!r} is not callable: give an async handler or a @responder")
     return cast("Responder | StreamHandler", target)

@@ -158,7 +158,8 @@ def _load_ca(ctx: ssl.SSLContext, ca: Path) -> None:
         ctx.load_verify_locations(cafile=str(ca))
     except FileNotFoundError as exc:
         raise TLSError(f"cannot load the CA certificate {ca}: no such file",
-                       hint=_MISSING_HINT) from exc
+                       hint="check the path given with --ca (leave --ca out and --identity NAME "
+                            "uses the home's HOME/ca/ca.crt)") from exc
     except (OSError, ssl.SSLError) as exc:
         raise TLSError(f"cannot load the CA certificate {ca}: {_reason(exc)}") from exc
 
