@@ -106,8 +106,10 @@ def test_install_makes_curl_and_python_trust_and_uninstall_undoes_it(
         assert (LOCAL_CERTS / f"{anchor.nickname}.crt").read_bytes() == anchor.pem
         assert curl_trusts(port) and python_trusts(port)
 
-        again = cli("--home", web_home.root, "ca", "install", "--store", "system")
+        again = cli("-v", "--home", web_home.root, "ca", "install", "--store", "system")
         assert again.code == 0 and "done     system" in again.out
+        assert "the root was already there" in again.out and "added" not in again.out, again.out
+        assert "running" not in again.err  # update-ca-certificates is not run again
 
         result = cli("--home", web_home.root, "ca", "uninstall", "--store", "system")
         assert result.code == 0, result.err
@@ -167,13 +169,19 @@ def test_not_an_nss_database_fails_with_a_hint(web_home: Home, cli: Cli, tmp_pat
 
 def test_without_certutil_nss_is_skipped_naming_the_package(web_home: Home, cli: Cli, tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    db = make_nss_db(tmp_path / "nssdb")
+    user = tmp_path / "user"
+    db = make_nss_db(user / ".pki" / "nssdb")  # found by itself, not asked for
+    monkeypatch.setenv("HOME", str(user))
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
-    result = cli("--home", web_home.root, "ca", "install", "--store", "nss", "--nss-db", db, "--json")
+    result = cli("--home", web_home.root, "ca", "install", "--store", "nss", "--json")
     assert result.code == 0, result.err  # absent: not a failure
     (nss,) = json.loads(result.out)["stores"]
     assert nss["outcome"] == "skipped" and nss["absent"]
     assert "certutil is not installed" in nss["detail"] and "libnss3-tools" in nss["hint"]
+    asked = cli("--home", web_home.root, "ca", "install", "--store", "nss", "--nss-db", db, "--json")
+    assert asked.code == 1, asked.err  # --nss-db asked for that store: its trust is not in place
+    (nss,) = json.loads(asked.out)["stores"]
+    assert nss["outcome"] == "skipped" and not nss["absent"] and "libnss3-tools" in nss["hint"]
     monkeypatch.undo()
     assert TrustAnchor.from_home(web_home).nickname not in nss_list(db)
 

@@ -160,6 +160,9 @@ class SystemStore:
         path = self._file(anchor)
         try:
             if action is Action.INSTALL:
+                if path.is_file() and path.read_bytes() == anchor.pem:
+                    return StoreReport(kind=self.kind, location=self.location, outcome=Outcome.DONE,
+                                       detail=f"the root was already there ({path})")
                 path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
                 atomic_write(path, anchor.pem, mode=0o644)
                 detail = f"added {path}"
@@ -251,8 +254,10 @@ class NSSStore:
 
     def unavailable(self, action: Action) -> StoreReport | None:
         if self._certutil is None:
+            # Asked for by --nss-db: the trust the user wanted is not in place, so it fails the run.
             return StoreReport(
-                kind=self.kind, location=self.location, outcome=Outcome.SKIPPED, absent=True,
+                kind=self.kind, location=self.location, outcome=Outcome.SKIPPED,
+                absent=not self.explicit,
                 detail="certutil is not installed, so NSS databases (Firefox, Chrome) cannot "
                        "be changed",
                 hint="install it: apt-get install libnss3-tools (Fedora: dnf install nss-tools; "
