@@ -274,9 +274,9 @@ class FrameTooLarge(RemoteProtocolError):
     """The peer announced a message larger than the configured maximum.
 
     ``header``: the bytes read as the length (4, or fewer when the first already
-    announces too much: ``b"a\n"``), when they are printable text (the peer speaks
-    line framing: ``b"HELL"`` of ``HELLO`` reads as 1.2 GB), so the message says that
-    instead of blaming the size.
+    announces too much, as a line client's ``a`` and newline do), when they are
+    printable text (the peer speaks line framing: ``b"HELL"`` of ``HELLO`` reads as
+    1.2 GB), so the message says that instead of blaming the size.
     """
 
     def __init__(self, size: int, limit: int, *, header: bytes | None = None) -> None:

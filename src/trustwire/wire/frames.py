@@ -108,8 +108,8 @@ class LengthCodec(StreamBuffer):
     def _oversize_partial(self, start: int, available: int) -> None:
         """Refuse a header that is too large before its 4 bytes are in: a non-zero first
         byte (not the error marker's 0xFF) announces at least ``byte << 24`` bytes. A line
-        client's ``b"a\n"`` is two bytes of a header that would never complete, so the
-        server says "may use line framing" at once instead of both sides waiting out
+        client's ``a`` and newline are two bytes of a header that would never complete, so
+        the server says "may use line framing" at once instead of both sides waiting out
         their timeouts. Only runs while fewer than 4 bytes are buffered: no hot-path cost.
 
         Raises:
