@@ -88,7 +88,9 @@ def explain_untrusted(chain: list[x509.Certificate], code: int | None, why: str 
         return TrustProblem("self-signed", f"the certificate is self-signed "
                             f"({leaf.subject.rfc4514_string()}); {against}",
                             f"serve a certificate issued by a CA, or {private}")
-    root_in_chain = next((c for c in chain[1:] if _self_signed(c)), None)
+    # A root in the served chain explains the failure only when OpenSSL gave no other reason:
+    # a root that is in the store, under a SHA-1 leaf or an expired one, fails for that reason.
+    root_in_chain = next((c for c in chain[1:] if _self_signed(c)), None) if code is None else None
     if code == SELF_SIGNED_IN_CHAIN or root_in_chain is not None:
         root = root_in_chain or last
         return TrustProblem("untrusted-root", f"issued by a root you do not trust: "

@@ -7,6 +7,7 @@ The JSON schema is documented in docs/probe.md; its ``schema`` field
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -27,6 +28,19 @@ __all__ = ["SCHEMA", "render_human", "to_json", "to_junit", "to_sarif"]
 SCHEMA = "trustwire.probe/1"
 _STYLE = {Status.PASS: "green", Status.WARN: "yellow", Status.FAIL: "bold red",
           Status.INFO: "cyan", Status.SKIP: "dim"}
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+"""What neither a terminal nor XML 1.0 may be handed: control characters (ESC included)
+and what XML forbids. Details quote the server (HTTP bodies, certificate names)."""
+
+
+def _clean(text: str) -> str:
+    """``text`` with control characters shown as ``\\xNN``: safe for a terminal and for XML."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def _shown(text: str) -> str:
+    """Server-quoting ``text`` for the rich console: cleaned, and no markup of its own."""
+    return escape(_clean(text))
 
 
 def to_json(obs: Observations, profile: Profile, checks: list[Check], result: Verdict) -> dict[str, Any]:
@@ -77,12 +91,10 @@ def to_json(obs: Observations, profile: Profile, checks: list[Check], result: Ve
 def render_human(console: Console, obs: Observations, profile: Profile, checks: list[Check],
                  result: Verdict) -> None:
     starttls = f", STARTTLS {obs.target.starttls}" if obs.target.starttls else ""
-    # Everything but our own styles is escaped: check details quote what the server sent
-    # (certificate subjects, headers), and a subject like CN=[/x] must print, not crash.
-    console.print(f"[bold]trustwire probe[/] {escape(obs.target.describe())}"
-                  f"  (server name {escape(obs.target.server_name)}{starttls}, "
+    console.print(f"[bold]trustwire probe[/] {_shown(obs.target.describe())}"
+                  f"  (server name {_shown(obs.target.server_name)}{starttls}, "
                   f"{obs.duration:.1f}s)")
-    console.print(f"profile: {escape(profile.source)}  <{GUIDELINES_HREF}>")
+    console.print(f"profile: {_shown(profile.source)}  <{GUIDELINES_HREF}>")
     sections: dict[str, list[Check]] = {}
     for check in checks:
         sections.setdefault(check.section, []).append(check)
@@ -93,18 +105,19 @@ def render_human(console: Console, obs: Observations, profile: Profile, checks: 
         table.add_column(style="bold", ratio=2)
         table.add_column(overflow="fold", ratio=5)
         for check in items:
-            detail = escape(check.detail) + (f"\n[dim]fix: {escape(check.fix)}[/]" if check.fix
-                                             and check.status in (Status.FAIL, Status.WARN) else "")
+            detail = _shown(check.detail) + (
+                f"\n[dim]fix: {_shown(check.fix)}[/]" if check.fix and check.status
+                in (Status.FAIL, Status.WARN) else "")
             table.add_row(f"[{_STYLE[check.status]}]{check.status.value.upper()}[/]",
-                          escape(check.title), detail)
+                          _shown(check.title), detail)
         console.print(table)
     if obs.untested:
         console.print("[bold]Not tested[/]")
         for what, why in obs.untested:
-            console.print(f"  [dim]-[/] {escape(what)}: {escape(why)}")
+            console.print(f"  [dim]-[/] {_shown(what)}: {_shown(why)}")
     colour = "green" if result.passed else "red"
     word = "PASS" if result.passed else "FAIL"
-    console.print(f"\n[bold {colour}]{word}[/] against {escape(profile.source)}: "
+    console.print(f"\n[bold {colour}]{word}[/] against {_shown(profile.source)}: "
                   f"{result.failures} failed, {result.warnings} warning(s)")
 
 
@@ -144,15 +157,17 @@ def to_junit(obs: Observations, profile: Profile, checks: list[Check]) -> bytes:
         "time": f"{obs.duration:.3f}",
     })
     for check in checks:
-        case = ET.SubElement(suite, "testcase", {"classname": check.section, "name": check.title})
+        detail = _clean(check.detail)
+        case = ET.SubElement(suite, "testcase", {"classname": check.section,
+                                                 "name": _clean(check.title)})
         if check.status is Status.FAIL:
-            failure = ET.SubElement(case, "failure", {"message": check.detail, "type": check.id})
-            failure.text = check.fix or check.detail
+            failure = ET.SubElement(case, "failure", {"message": detail, "type": check.id})
+            failure.text = _clean(check.fix) if check.fix else detail
         elif check.status is Status.SKIP:
-            ET.SubElement(case, "skipped", {"message": check.detail})
+            ET.SubElement(case, "skipped", {"message": detail})
         else:
             out = ET.SubElement(case, "system-out")
-            out.text = f"{check.status.value}: {check.detail}"
+            out.text = f"{check.status.value}: {detail}"
     data: bytes = ET.tostring(suite, encoding="utf-8", xml_declaration=True)
     return data
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 from cryptography import x509
 
-from tests.zoo import Spec, build
+from tests.zoo import Spec, build, key_usage
 from trustwire.probe.checks import Check, Status, evaluate, hostname_matches, verdict, weaknesses
 from trustwire.probe.observations import EnforcementCase, Observations, Support
 from trustwire.probe.profiles import PROFILES
@@ -212,3 +212,20 @@ def test_compressed_https_responses_warn_of_breach() -> None:
     obs.http_headers["content-encoding"] = "gzip"
     check = by_id(evaluate(obs, INTERMEDIATE, now=NOW), "http.compression")
     assert check.status is Status.WARN and "BREACH" in check.detail and check.fix
+
+
+def test_a_root_in_the_served_chain_is_not_blamed_for_another_failure() -> None:
+    """openssl s_server -cert_chain with the root, a SHA-1 leaf and --ca holding that root:
+    OpenSSL says "CA signature digest algorithm too weak" (68); that is the reason, not an
+    untrusted root (the fix "pass --ca" would be the option already given)."""
+    obs = good()
+    obs.chain = [build(Spec()), build(Spec(cn="Zoo CA", ca=True, self_signed=True,
+                                           ku=key_usage(key_cert_sign=True, crl_sign=True)))]
+    obs.trusted = False
+    obs.trust_error = "strict verification failed (CA signature digest algorithm too weak)"
+    obs.trust_store = "ca.pem"
+    weak = by_id(evaluate(replace(obs, trust_code=68), INTERMEDIATE, now=NOW), "cert.trusted")
+    assert "do not trust" not in weak.detail and "too weak" in weak.detail
+    assert weak.fix is not None and "--ca with it" not in weak.fix
+    untrusted = by_id(evaluate(replace(obs, trust_code=19), INTERMEDIATE, now=NOW), "cert.trusted")
+    assert "issued by a root you do not trust: CN=Zoo CA" in untrusted.detail

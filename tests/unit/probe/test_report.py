@@ -8,12 +8,13 @@ import xml.etree.ElementTree as ET
 
 import pytest
 from cryptography import x509
+from rich.console import Console
 
 from tests.unit.probe.test_checks import NOW, good
 from tests.zoo import Spec, build
 from trustwire.cli.common import out_console
-from trustwire.probe.checks import evaluate, verdict
-from trustwire.probe.observations import Support
+from trustwire.probe.checks import Check, evaluate, verdict
+from trustwire.probe.observations import EnforcementCase, Observations, Support
 from trustwire.probe.profiles import PROFILES
 from trustwire.probe.report import SCHEMA, dumps, render_human, to_json, to_junit, to_sarif
 
@@ -70,3 +71,30 @@ def test_human_report_prints_what_the_server_sent_verbatim(capsys: pytest.Captur
     out = capsys.readouterr().out
     assert f"CN={subject}" in out, out
     assert "fd00::1234:5678" in out, out
+
+
+def _hostile() -> tuple[Observations, list[Check]]:
+    """A server whose 403 page quotes rich markup and control characters: the enforcement
+    detail carries them into every report."""
+    obs = good()
+    obs.client_auth_requested = True
+    obs.enforcement = [EnforcementCase(
+        case="no certificate", refused=False,
+        detail="accepted the handshake and then answered HTTP 403 (bad certificate [/bold] "
+               "\x1b[31m\x01\x0c here)")]
+    return obs, evaluate(obs, PROFILE, now=NOW)
+
+
+def test_junit_stays_well_formed_when_the_server_quotes_control_characters() -> None:
+    obs, checks = _hostile()
+    root = ET.fromstring(to_junit(obs, PROFILE, checks))  # raises on invalid XML
+    failure = next(f for f in root.iter("failure") if f.get("type") == "clientauth.no_certificate")
+    assert "\\x1b[31m\\x01\\x0c here" in (failure.get("message") or "")
+
+
+def test_the_screen_report_shows_server_text_as_text() -> None:
+    obs, checks = _hostile()
+    console = Console(record=True, width=200, color_system=None)
+    render_human(console, obs, PROFILE, checks, verdict(checks))  # a MarkupError before the fix
+    text = console.export_text()
+    assert "[/bold]" in text and "\x1b" not in text and "\\x1b" in text
