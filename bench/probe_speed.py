@@ -45,7 +45,8 @@ def free_port() -> int:
 def s_server(args: list[str]) -> Iterator[int]:
     port = free_port()
     proc = subprocess.Popen(["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-quiet", *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # stdin at EOF: it closes after handshakes
     try:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

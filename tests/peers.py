@@ -71,9 +71,12 @@ def s_client(openssl: str, *, port: int, ca: Path, cert: Path | None = None,
 @contextlib.contextmanager
 def daemon(args: list[str], *, port: int, host: str = "127.0.0.1", timeout: float = 15,
            cwd: Path | None = None) -> Iterator[subprocess.Popen[str]]:
-    """Run a peer in the foreground until its port accepts connections; kill it after."""
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            cwd=cwd)
+    """Run a peer in the foreground until its port accepts connections; kill it after.
+
+    Its stdin is a pipe that stays open: ``openssl s_server`` closes every connection right
+    after the handshake once its stdin is at EOF, which no real server does."""
+    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, cwd=cwd)
     try:
         deadline = time.monotonic() + timeout
         while True:

@@ -176,7 +176,8 @@ def s_client_outcome(port: int, ca: Path, pair: tuple[Path, Path] | None) -> boo
 @pytest.mark.parametrize(("site", "expected_in"), [
     ("required", set()),
     ("optional", {"no certificate"}),
-    ("optional_no_ca", {"no certificate", "a certificate from an unknown CA",
+    ("optional_no_ca", {"no certificate", "a self-signed certificate",
+                        "a certificate from an unknown CA",
                         "a certificate without clientAuth (unknown CA)"}),
 ])
 def test_client_verification_is_judged_by_what_nginx_answers(
@@ -263,3 +264,38 @@ def test_check_redirect(cli: Cli, web_home: Home, nginx_sites: dict[str, int]) -
     code, report = probe(cli, web_home, port, "--check-redirect", "--http-port",
                          str(nginx_sites["plain"]))
     assert code == 1 and statuses(report)["http.redirect"] == "fail"
+
+
+def test_a_403_for_everyone_is_not_enforcement(cli: Cli, web_home: Home, tmp_path: Path) -> None:
+    """optional_no_ca lets anyone in; ``location / { deny all; }`` then answers 403 to every
+    client, the good certificate included. That is no verdict on certificates, and /api (open
+    to anyone) shows the server does not enforce."""
+    files = web_home.identity("nginx")
+    port = free_port()
+    config = nginx_sites_config(tmp_path, f"""
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        ssl_certificate {files.cert};
+        ssl_certificate_key {files.key};
+        ssl_client_certificate {web_home.ca_cert_path};
+        ssl_verify_client optional_no_ca;
+        location / {{ deny all; }}
+        location /api {{ return 200 "api for anyone"; }}
+    }}""")
+    with daemon([require_tool("nginx"), "-c", str(config)], port=port):
+        _, root = probe(cli, web_home, port, "--ca-key", web_home.ca_key_path)
+        _, bare = probe(cli, web_home, port)  # no good certificate to compare with
+        result = cli("probe", f"https://localhost:{port}/api", "--ca", web_home.ca_cert_path,
+                     "--ca-key", web_home.ca_key_path, "--json")
+    api = json.loads(result.out)
+    for report in (root, bare):
+        assert statuses(report)["clientauth.enforced"] != "pass", report["client_auth"]
+        for case in report["client_auth"]["enforcement"]:
+            if case["case"] == VALID_FROM_YOUR_CA:
+                assert case["refused"] is True  # the control: refused too, and said so
+            elif "HTTP 403" in case["detail"]:
+                assert case["refused"] is None, case  # what everyone gets is no verdict
+            elif case["refused"]:
+                assert "certificate" in case["detail"].lower(), case  # nginx's own 400
+        assert any("HTTP 403" in c["detail"] for c in report["client_auth"]["enforcement"])
+    assert statuses(api)["clientauth.enforced"] == "fail"

@@ -164,6 +164,8 @@ def attempt(target: ProbeTarget, ctx: ssl.SSLContext, *, timeout: float, verdict
 _POLL = 0.02
 """Seconds between looks for a post-handshake ticket (a blocking read would sleep through it)."""
 _MAX_SERVED = 65536
+_TICKET_GRACE = 0.25
+"""Seconds to watch for a close after a TLS 1.3 ticket (see :func:`_await_verdict`)."""
 
 
 def _await_verdict(tls: ssl.SSLSocket, result: Attempt, timeout: float,
@@ -192,12 +194,18 @@ def _await_verdict(tls: ssl.SSLSocket, result: Attempt, timeout: float,
     # that send tickets (most) or alerts answer long before this.
     deadline = time.monotonic() + min(timeout, VERDICT_CAP)
     tls13 = result.version == "TLSv1.3"
+    ticket_seen: float | None = None
     while True:
-        if tls13 and result.log.ticket_received:
-            return  # a ticket: the server accepted us (tls13_verdict)
-        left = deadline - time.monotonic()
+        now = time.monotonic()
+        if tls13 and result.log.ticket_received and ticket_seen is None:
+            # A TLS 1.3 ticket says the handshake is done, not that our certificate passed:
+            # nginx's stream module sends its tickets, then checks the certificate and
+            # closes. Both happen in one step on the server, so a short grace sees the close.
+            ticket_seen = now
+            deadline = min(deadline, now + _TICKET_GRACE)
+        left = deadline - now
         if left <= 0:
-            return  # silence is not refusal: no alert, no close
+            return  # a ticket and no close, or silence: no refusal came (tls13_verdict)
         tls.settimeout(min(left, _POLL))
         try:
             data = tls.recv(65536)
@@ -205,8 +213,10 @@ def _await_verdict(tls: ssl.SSLSocket, result: Attempt, timeout: float,
             continue
         if not data:
             result.ended = True
-            result.refused = tls13_verdict(ticket=result.log.ticket_received, messages=False,
-                                           refused=False, ended=True) is Verdict.REFUSED
+            # In TLS 1.2 the ticket is part of the handshake: it says nothing about our
+            # certificate, so only a TLS 1.3 ticket that came before the close counts.
+            result.refused = tls13_verdict(ticket=False, messages=False, refused=False,
+                                           ended=True) is Verdict.REFUSED
             return
         result.served += data
         return

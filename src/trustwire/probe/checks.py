@@ -418,8 +418,20 @@ class _Judge:
                      f"the server does not enforce client authentication: {', '.join(let_in)} "
                      "got in")
         elif obs.enforcement:
-            self.add("clientauth.enforced", section, "Enforcement", Status.PASS,
-                     "every bad or missing certificate was refused")
+            unjudged = [c.case for c in obs.enforcement
+                        if c.refused is None and c.case != VALID_FROM_YOUR_CA]
+            good = next((c for c in obs.enforcement if c.case == VALID_FROM_YOUR_CA), None)
+            if unjudged:
+                self.add("clientauth.enforced", section, "Enforcement", Status.WARN,
+                         f"not judged: no verdict for {', '.join(unjudged)}")
+            elif (good is not None and good.refused is not False) or (
+                    good is None and obs.our_certificate_accepted is False):
+                self.add("clientauth.enforced", section, "Enforcement", Status.WARN,
+                         "every bad or missing certificate was refused, but so was the good "
+                         "one: the refusals may have other reasons")
+            else:
+                self.add("clientauth.enforced", section, "Enforcement", Status.PASS,
+                         "every bad or missing certificate was refused")
 
     def http(self) -> None:
         section = "HTTP"

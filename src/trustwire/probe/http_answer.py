@@ -14,9 +14,11 @@ import io
 import re
 from dataclasses import dataclass
 
-__all__ = ["HttpAnswer", "admission", "parse_response", "response_complete"]
+__all__ = ["Admission", "HttpAnswer", "admission", "parse_response", "response_complete"]
 
-_CERTIFICATE_WORDS = re.compile(r"certificate|\bcert\b|\bssl\b|\bmtls\b|client auth", re.IGNORECASE)
+_CERTIFICATE_WORDS = re.compile(r"certificate|\bcert\b|client auth", re.IGNORECASE)
+"""Words that tie a 4xx to the client certificate (nginx: "No required SSL certificate was
+sent", "The SSL certificate error"); "SSL" alone is not enough ("Bad SSL request id")."""
 _REFUSING_STATUSES = {495, 496}  # nginx's own codes for certificate errors (sent as 400)
 _MAX_BODY = 65536
 
@@ -70,17 +72,28 @@ def response_complete(data: bytes) -> bool:
     return False  # read until the server closes
 
 
-def admission(answer: HttpAnswer) -> tuple[bool, str]:
-    """(refused, what the server did): a 4xx that is about the certificate, a 401 or a 403 is
-    a refusal; any other answer (a 200 with content, a 404...) means the request reached the
-    application, which is "got in"."""
+@dataclass(frozen=True)
+class Admission:
+    refused: bool
+    what: str
+    """What the server did, in words (``answered HTTP 400 Bad Request (...)``)."""
+    about_certificate: bool
+    """The answer says it is about the certificate (not just any 401/403)."""
+
+
+def admission(answer: HttpAnswer) -> Admission:
+    """A 4xx that is about the certificate, a 401 or a 403 is a refusal; any other answer (a
+    200 with content, a 404...) means the request reached the application: "got in". A bare
+    401/403 is only a refusal if the good certificate got something else (the caller checks)."""
     text = f"HTTP {answer.status} {answer.reason}".strip()
     about_certificate = bool(_CERTIFICATE_WORDS.search(answer.body.decode("latin-1")))
     if answer.status in _REFUSING_STATUSES | {401, 403} or (
             400 <= answer.status < 500 and about_certificate):
         snippet = _snippet(answer.body)
-        return True, f"answered {text}" + (f" ({snippet})" if snippet else "")
-    return False, f"answered {text} with {len(answer.body)} bytes of content"
+        return Admission(True, f"answered {text}" + (f" ({snippet})" if snippet else ""),
+                         about_certificate or answer.status in _REFUSING_STATUSES)
+    return Admission(False, f"answered {text} with {len(answer.body)} bytes of content",
+                     about_certificate)
 
 
 def _snippet(body: bytes) -> str:

@@ -9,7 +9,10 @@ clientAuth from that CA, and with ``--crl`` one that reuses a serial the CRL rev
 Every certificate here is an ordinary pki product: the "bad" ones are bad only by
 their issuer (a throw-away root), their dates (``now`` in the past) or their kind
 (:attr:`CertKind.SERVER`), and the revoked one only by its serial
-(:meth:`Authority.issue`'s ``serial``). Nothing builds certificates by hand.
+(:meth:`Authority.issue`'s ``serial``). The one exception is the self-signed case: pki's only
+self-signed certificates are CA roots (keyCertSign only), which nginx refuses for their key
+usage rather than for being self-signed, so that case is a client leaf signed by its own key
+(:func:`_self_signed_client`), the shape of ``openssl req -x509`` with clientAuth.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ import datetime as dt
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from trustwire.errors import ConfigError
 from trustwire.pki.ca import Authority, CertKind, IssuedCert, create_root, utcnow
@@ -44,11 +50,8 @@ def mint_identities(directory: Path, options: ProbeOptions,
     """
     now = utcnow()
     stranger = create_root(name="trustwire probe: unknown CA", lifetime=dt.timedelta(days=3650))
-    self_signed = create_root(name="trustwire probe: self-signed", lifetime=dt.timedelta(days=30))
     made: dict[str, IssuedCert] = {
-        # A root presented as a client certificate: pki's self-signed certificate is a CA's.
-        "a self-signed certificate": IssuedCert(cert=self_signed.cert, private_key=self_signed.key,
-                                                chain=()),
+        "a self-signed certificate": _self_signed_client(now),
         "a certificate from an unknown CA": stranger.issue("probe-unknown-ca", kind=CertKind.CLIENT),
         "an expired certificate (unknown CA)": _expired(stranger, now),
         "a certificate without clientAuth (unknown CA)": _server_only(stranger),
@@ -71,6 +74,24 @@ def mint_identities(directory: Path, options: ProbeOptions,
         issued.private_key_pem.write_to_path(keyfile)
         paths[case] = (certfile, keyfile)
     return paths
+
+
+def _self_signed_client(now: dt.datetime) -> IssuedCert:
+    """A client leaf signed by its own key: CA:FALSE, digitalSignature, clientAuth."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "trustwire probe: self-signed")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
+                                         key_encipherment=False, data_encipherment=False,
+                                         key_agreement=False, key_cert_sign=False, crl_sign=False,
+                                         encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .sign(key, hashes.SHA256()))
+    return IssuedCert(cert=cert, private_key=key, chain=())
 
 
 def _expired(authority: Authority, now: dt.datetime) -> IssuedCert:

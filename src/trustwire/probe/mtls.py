@@ -10,8 +10,9 @@ Over HTTPS a request is sent, so a server that lets the client in answers with d
 from __future__ import annotations
 
 import functools
+import hashlib
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from trustwire.probe.attempt import Attempt, Job, Runner, client_context
@@ -20,7 +21,7 @@ from trustwire.probe.http_answer import admission, parse_response
 from trustwire.probe.identities import mint_identities
 from trustwire.probe.observations import VALID_FROM_YOUR_CA, EnforcementCase, Observations
 
-__all__ = ["Outcome", "check_client_auth", "outcome"]
+__all__ = ["Outcome", "calibrated", "check_client_auth", "outcome"]
 
 
 def check_client_auth(runner: Runner, obs: Observations) -> None:
@@ -44,21 +45,24 @@ def check_client_auth(runner: Runner, obs: Observations) -> None:
     https = target.https
     anonymous = results.pop("no certificate")
     obs.client_auth_requested = bool(obs.client_auth_requested or anonymous.log.certificate_requested)
-    obs.client_auth_required = outcome(anonymous, https=https, timeout=options.timeout).refused
-    if "ours" in results:
-        ours = outcome(results.pop("ours"), https=https, timeout=options.timeout)
+    found = {case: outcome(result, https=https, timeout=options.timeout)
+             for case, result in [("no certificate", anonymous), *results.items()]}
+    control = found.get(VALID_FROM_YOUR_CA) or found.get("ours")
+    found = {case: calibrated(value, control) if case not in (VALID_FROM_YOUR_CA, "ours") else value
+             for case, value in found.items()}
+    obs.client_auth_required = found["no certificate"].refused
+    if "ours" in found:
+        ours = found.pop("ours")
         obs.our_certificate_accepted = None if ours.refused is None else not ours.refused
     if not obs.client_auth_requested:
         return  # nothing to enforce: the server never asks for certificates
-    order = ["no certificate", *identities]
-    outcomes = {"no certificate": anonymous, **results}
-    for case in order:
-        found = outcome(outcomes[case], https=https, timeout=options.timeout)
-        detail = found.detail
+    for case in ["no certificate", *identities]:
+        value = found[case]
+        detail = value.detail
         if case == VALID_FROM_YOUR_CA:
-            detail = f"accepted, as it should be: {detail}" if found.refused is False else (
+            detail = f"accepted, as it should be: {detail}" if value.refused is False else (
                 f"{detail}: the audit's other results may be refusals for other reasons")
-        obs.enforcement.append(EnforcementCase(case=case, refused=found.refused, detail=detail))
+        obs.enforcement.append(EnforcementCase(case=case, refused=value.refused, detail=detail))
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,31 @@ class Outcome:
     refused: bool | None
     """None: no verdict (it timed out, or the answer says nothing)."""
     detail: str
+    answer: str = ""
+    """What the server did, comparable between cases (``http 403 <digest>``, ``closed``...)."""
+    weak: bool = False
+    """A refusal only if the good certificate got something else (a 401/403 that does not
+    mention certificates)."""
+
+
+def calibrated(value: Outcome, control: Outcome | None) -> Outcome:
+    """Judge a case against the good certificate's outcome (``control``).
+
+    A refusal that looks exactly like what the good certificate got (the same HTTP status
+    and page, or the same close after the handshake) says nothing about certificates: the
+    server treats everyone that way (a ``deny all`` location, a server that hangs up on
+    every client). A bare 401/403 counts only when the good certificate got something else.
+    """
+    if value.refused is not True:
+        return value
+    if control is not None and control.refused is True and value.answer == control.answer:
+        return replace(value, refused=None, detail=f"{value.detail}, as the good certificate "
+                       "did: no verdict on this certificate")
+    if value.weak and (control is None or control.refused is not False):
+        return replace(value, refused=None, detail=f"{value.detail}, which does not mention "
+                       "certificates, and there is no accepted good certificate to compare with "
+                       "(give --ca-key, or --cert and --key): no verdict")
+    return value
 
 
 def outcome(result: Attempt, *, https: bool, timeout: float) -> Outcome:
@@ -73,39 +102,46 @@ def outcome(result: Attempt, *, https: bool, timeout: float) -> Outcome:
 
     Over HTTPS the answer to the request decides (nginx refuses bad certificates with an
     HTTP 400 after the handshake); elsewhere the TLS level does: an alert or a close is a
-    refusal, a ticket, data or silence lets the client in.
+    refusal, a TLS 1.3 ticket (with no close after it), data or silence lets the client in.
     """
     if not result.completed:
         if result.refused:
             why = result.diagnosis.reason if result.diagnosis else (result.error or "closed")
-            return Outcome(True, f"refused in the handshake ({why})")
-        return Outcome(None, f"no verdict (the handshake {_failure(result, timeout)})")
+            return Outcome(True, f"refused in the handshake ({why})", f"handshake {why}")
+        return Outcome(None, f"no verdict (the handshake {_failure(result, timeout)})", "timeout")
     if https:
         answer = parse_response(result.served)
         if answer is not None:
-            refused, what = admission(answer)
-            return Outcome(refused, f"accepted the handshake and then {what}")
+            verdict = admission(answer)
+            digest = hashlib.sha256(answer.body).hexdigest()[:16]
+            return Outcome(verdict.refused, f"accepted the handshake and then {verdict.what}",
+                           f"http {answer.status} {digest}",
+                           weak=verdict.refused and not verdict.about_certificate)
         if result.refused:
             why = result.diagnosis.reason if result.diagnosis else "closed the connection"
-            return Outcome(True, f"refused ({why}) before answering the request")
+            return Outcome(True, f"refused ({why}) before answering the request", f"closed {why}")
         if result.timed_out:
             return Outcome(None, f"accepted the handshake and then did not answer the request "
-                                 f"within {timeout:g}s (no verdict)")
+                                 f"within {timeout:g}s (no verdict)", "timeout")
         if result.served:
             return Outcome(False, f"accepted the handshake and then sent {len(result.served)} "
-                                  "bytes that are not an HTTP response")
-        return Outcome(True, "accepted the handshake and then closed without answering the request")
+                                  "bytes that are not an HTTP response", "data")
+        return Outcome(True, "accepted the handshake and then closed without answering the request",
+                       "closed")
     if result.refused:
-        why = result.diagnosis.reason if result.diagnosis else "closed the connection"
-        return Outcome(True, f"refused ({why})")
+        if result.diagnosis is None:
+            return Outcome(True, "accepted the handshake and then closed the connection "
+                                 "without sending anything", "closed")
+        return Outcome(True, f"refused ({result.diagnosis.reason})", f"alert {result.diagnosis.reason}")
     if result.timed_out:
-        return Outcome(None, f"no verdict (no answer within {timeout:g}s)")
+        return Outcome(None, f"no verdict (no answer within {timeout:g}s)", "timeout")
     if result.served:
-        return Outcome(False, f"accepted the handshake and then sent {len(result.served)} bytes")
+        return Outcome(False, f"accepted the handshake and then sent {len(result.served)} bytes",
+                       "data")
     if result.log.ticket_received and result.version == "TLSv1.3":
-        return Outcome(False, "accepted the handshake and then sent a session ticket")
+        return Outcome(False, "accepted the handshake and then sent a session ticket", "ticket")
     return Outcome(False, "accepted the handshake and then kept the connection open "
-                          "(no alert, no close)")
+                          "(no alert, no close)", "silent")
 
 
 def _failure(result: Attempt, timeout: float) -> str:

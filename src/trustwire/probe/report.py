@@ -142,10 +142,19 @@ def to_sarif(obs: Observations, profile: Profile, checks: list[Check]) -> dict[s
                 "level": "error" if c.status is Status.FAIL else "warning",
                 "message": {"text": c.detail + (f" Fix: {c.fix}" if c.fix else "")},
                 "locations": [{"physicalLocation": {"artifactLocation": {
-                    "uri": obs.target.describe()}}}],
+                    "uri": _location(obs)}}}],
             } for c in reported],
         }],
     }
+
+
+def _location(obs: Observations) -> str:
+    """A URI for SARIF (RFC 3986: ``127.0.0.1:443`` alone is not one): the https URL, else
+    ``tls://host:port`` (``starttls+smtp://`` for STARTTLS targets)."""
+    if obs.target.https:
+        return obs.target.describe()
+    scheme = f"starttls+{obs.target.starttls}" if obs.target.starttls else "tls"
+    return f"{scheme}://{obs.target.describe()}"
 
 
 def to_junit(obs: Observations, profile: Profile, checks: list[Check]) -> bytes:

@@ -17,17 +17,22 @@ NGINX_400 = (b"HTTP/1.1 400 Bad Request\r\nServer: nginx\r\nContent-Type: text/h
 def test_nginx_certificate_errors_are_refusals() -> None:
     answer = parse_response(NGINX_400)
     assert answer is not None and answer.status == 400
-    refused, what = admission(answer)
-    assert refused and "No required SSL certificate was sent" in what
+    verdict = admission(answer)
+    assert verdict.refused and verdict.about_certificate
+    assert "No required SSL certificate was sent" in verdict.what
 
 
 def test_a_page_is_getting_in_and_other_4xx_are_not_certificate_refusals() -> None:
     ok = parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
-    assert ok is not None and admission(ok) == (False, "answered HTTP 200 OK with 5 bytes of content")
+    assert ok is not None and not admission(ok).refused
+    assert admission(ok).what == "answered HTTP 200 OK with 5 bytes of content"
     missing = parse_response(b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found")
-    assert missing is not None and admission(missing)[0] is False
+    assert missing is not None and admission(missing).refused is False
     forbidden = parse_response(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno")
-    assert forbidden is not None and admission(forbidden)[0] is True
+    assert forbidden is not None and admission(forbidden).refused is True
+    assert not admission(forbidden).about_certificate  # only a refusal next to a good cert's 200
+    bad_id = parse_response(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 18\r\n\r\nBad SSL request id")
+    assert bad_id is not None and admission(bad_id).refused is False  # "SSL" alone is not it
 
 
 def test_completeness() -> None:
@@ -66,3 +71,19 @@ def test_outcomes_at_the_tls_level() -> None:
     assert quiet.refused is False and "kept the connection open" in quiet.detail
     served = outcome(attempt(completed=True, served=b"HELLO"), https=False, timeout=5)
     assert served.detail == "accepted the handshake and then sent 5 bytes"
+
+
+def test_a_refusal_the_good_certificate_also_got_is_no_verdict() -> None:
+    from trustwire.probe.mtls import Outcome, calibrated
+    everyone = Outcome(True, "accepted the handshake and then answered HTTP 403 Forbidden",
+                       "http 403 abc", weak=True)
+    good_refused = Outcome(True, "...", "http 403 abc", weak=True)
+    good_in = Outcome(False, "answered HTTP 200 OK", "http 200 def")
+    assert calibrated(everyone, good_refused).refused is None
+    assert calibrated(everyone, good_in).refused is True  # a 403 where the good one got a 200
+    assert calibrated(everyone, None).refused is None  # a bare 403 with nothing to compare
+    nginx = Outcome(True, "answered HTTP 400 (No required SSL certificate was sent)", "http 400 x")
+    assert calibrated(nginx, None).refused is True  # says it is about the certificate
+    closed = Outcome(True, "accepted the handshake and then closed", "closed")
+    assert calibrated(closed, Outcome(True, "closed", "closed")).refused is None
+    assert calibrated(closed, Outcome(False, "ticket", "ticket")).refused is True

@@ -98,3 +98,13 @@ def test_the_screen_report_shows_server_text_as_text() -> None:
     render_human(console, obs, PROFILE, checks, verdict(checks))  # a MarkupError before the fix
     text = console.export_text()
     assert "[/bold]" in text and "\x1b" not in text and "\\x1b" in text
+
+
+def test_sarif_locations_are_uris() -> None:
+    from tests.unit.probe.test_checks import INTERMEDIATE, NOW, good
+    obs = good()
+    obs.versions["TLSv1"] = Support(True)
+    checks = evaluate(obs, INTERMEDIATE, now=NOW)
+    results = to_sarif(obs, INTERMEDIATE, checks)["runs"][0]["results"]
+    assert results and {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+                        for r in results} == {"tls://127.0.0.1:443"}
