@@ -23,7 +23,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from trustwire.errors import Diagnosis
 from trustwire.probe.connect import ConnectFailed, open_connection, sni_for
@@ -34,7 +34,10 @@ from trustwire.tls import native
 from trustwire.tls.diagnose import diagnose
 from trustwire.wire.channel import VERDICT_CAP, Verdict, tls13_verdict
 
-__all__ = ["Attempt", "Job", "Runner", "attempt", "client_context"]
+__all__ = ["STALLED", "Attempt", "Job", "Offer", "Runner", "attempt", "client_context"]
+
+STALLED = "the server stopped answering"
+"""Why an attempt was not made: the :class:`Runner` found the server silent (``stalled``)."""
 
 
 @dataclass
@@ -72,6 +75,16 @@ class Attempt:
 
 Job = tuple[Any, Callable[[], Attempt]]
 """A key to file the result under, and the attempt to run."""
+
+
+class Offer(TypedDict, total=False):
+    """:func:`client_context` arguments for a handshake the server accepts (the versions and
+    suites to offer): empty for a TLS 1.2+ server, one legacy version and every suite for a
+    server that refuses TLS 1.2 and 1.3. ``client_context(**runner.offer, cert=...)``."""
+
+    minimum: str
+    maximum: str
+    ciphers: str
 
 
 def _record(conn: Any, direction: str, version: Any, content_type: Any, msg_type: Any,
@@ -233,6 +246,13 @@ class Runner:
         self.progress = progress or (lambda n: None)
         self.retried = 0
         """Attempts run a second time, one at a time, after timing out concurrently."""
+        self.stalled = False
+        """Timeouts in a row (two retries, or a whole wave) and then a handshake the server
+        took before timed out too: the server stopped answering, so later attempts are not
+        made (they come back as :data:`STALLED`, see :meth:`silence`) instead of each
+        waiting out the timeout."""
+        self.offer: Offer = {}
+        """How to make a handshake the server accepts (set by the version scan)."""
 
     def run(self, jobs: list[Job]) -> list[tuple[Any, Attempt]]:
         """Run ``jobs`` concurrently; results come back in completion order, with their keys.
@@ -240,35 +260,80 @@ class Runner:
         A timeout is never an answer: a server that handles one connection at a time (``openssl
         s_server``) lets queued handshakes time out. Those are run again one at a time, and
         only what still times out stays timed out (after two in a row, the rest are not
-        retried: the server is not answering at all).
+        retried; and if a handshake the server took before times out too, the server has
+        stopped answering: :attr:`stalled`, and later runs return at once). The same check
+        follows a whole wave (``concurrency``) of timeouts with no answer between them, and
+        the attempts not started yet are then not made.
         """
+        if self.stalled:
+            return [(key, _not_asked()) for key, _ in jobs]
         futures = {self.pool.submit(fn): (key, fn) for key, fn in jobs}
         results: list[tuple[Any, Attempt]] = []
         again: list[Job] = []
+        silent = 0  # timeouts since the last answer: a whole wave of them asks if it is stalled
         for future in concurrent.futures.as_completed(futures):
             key, fn = futures[future]
+            if future.cancelled():
+                results.append((key, _not_asked()))
+                continue
             result = future.result()
             self.progress(1)
-            if result.timed_out:
-                again.append((key, fn))
-            else:
+            if not result.timed_out:
+                silent = 0
                 results.append((key, result))
+                continue
+            again.append((key, fn))
+            silent += 1
+            if silent == max(2, self.options.concurrency) and not self._answers():
+                self.stalled = True
+                for pending in futures:
+                    pending.cancel()
         in_a_row = 0
         for key, fn in again:
-            if in_a_row < 2:
+            if self.stalled:
+                result = Attempt(connected=True, timed_out=True, error="timeout")
+            elif in_a_row < 2:
                 self.retried += 1
                 result = fn()
                 self.progress(1)
                 in_a_row = in_a_row + 1 if result.timed_out else 0
+                if in_a_row == 2:
+                    self.stalled = not self._answers()
             else:
-                result = Attempt(connected=True, timed_out=True, error="timeout")
+                result = _not_asked() if self.stalled else Attempt(
+                    connected=True, timed_out=True, error="timeout")
             results.append((key, result))
         return results
 
+    def _answers(self) -> bool:
+        """Whether the server still answers a handshake it took before (:attr:`offer`): a
+        server that drops only some hellos is not stalled."""
+        check = attempt(self.target, client_context(**self.offer), timeout=self.options.timeout)
+        self.progress(1)
+        return check.connected and not check.timed_out
+
     def one(self, ctx: ssl.SSLContext, **kwargs: Any) -> Attempt:
-        """One attempt with this runner's target and timeout (``kwargs`` as :func:`attempt`)."""
+        """One attempt with this runner's target and timeout (``kwargs`` as :func:`attempt`);
+        none once the server has stalled."""
+        if self.stalled:
+            return _not_asked()
         return attempt(self.target, ctx, timeout=self.options.timeout, **kwargs)
+
+    def silence(self, result: Attempt) -> str | None:
+        """Why ``result`` is no answer at all (a timeout, no connection, not asked because the
+        server stalled); None when the server answered (a hello, an alert, a close)."""
+        if not result.connected:
+            return f"no connection ({result.connect_error})"
+        if result.error == STALLED:
+            return STALLED
+        if result.timed_out and result.hello is None:
+            return f"no answer within {self.options.timeout:g}s"
+        return None
 
     def close(self) -> None:
         """Stop at once: pending attempts are cancelled, running ones end on their timeout."""
         self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _not_asked() -> Attempt:
+    return Attempt(connected=True, timed_out=True, error=STALLED)

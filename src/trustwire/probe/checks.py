@@ -137,7 +137,8 @@ class _Judge:
                          "profile recommends it", fix=f"enable {label}")
             else:
                 self.add(key, section, label, Status.PASS, f"{label} is refused")
-        if not any(self.obs.versions.get(v) and self.obs.versions[v].accepted for v in allowed):
+        known = [self.obs.versions[v] for v in allowed if v in self.obs.versions]
+        if not any(s.accepted for s in known) and all(s.accepted is False for s in known):
             self.add("protocol.none", section, "Allowed versions", Status.FAIL,
                      "none of the profile's TLS versions is accepted",
                      fix=f"enable {', '.join(sorted(allowed))}")
@@ -145,7 +146,8 @@ class _Judge:
     def ciphers(self) -> None:
         section = "Cipher suites"
         profile = self.profile
-        for version, suites in sorted(self.obs.ciphers.items()):
+        for version in sorted(set(self.obs.ciphers) | set(self.obs.untested_suites)):
+            suites = self.obs.ciphers.get(version, [])
             label = VERSION_LABEL.get(version, version)
             names = [str(c["name"]) for c in suites]
             allowed = profile.ciphersuites if version == "TLSv1.3" else profile.ciphers
@@ -158,6 +160,11 @@ class _Judge:
                 self.add(key, section, f"{label} suites", status,
                          f"{len(extra)} of {len(names)} accepted suites are outside the profile: "
                          f"{', '.join(extra)}", fix="configure only the profile's suites")
+            elif version in self.obs.untested_suites:
+                self.add(key, section, f"{label} suites", Status.SKIP,
+                         f"not tested: {self.obs.untested_suites[version]}" + (
+                             f"; {len(names)} accepted, all in the profile: {', '.join(names)}"
+                             if names else ""))
             else:
                 self.add(key, section, f"{label} suites", Status.PASS,
                          f"{len(names)} accepted, all in the profile: {', '.join(names)}")
@@ -177,8 +184,12 @@ class _Judge:
                      Status.FAIL, f"accepted: {', '.join(sorted(set(offenders)))}",
                      fix="remove these suites; keep ECDHE with AES-GCM or ChaCha20-Poly1305")
         tls12 = self.obs.ciphers.get("TLSv1.2", [])
-        if tls12:
-            no_fs = [str(c["name"]) for c in tls12 if c.get("kea") not in ("kx-ecdhe", "kx-dhe")]
+        gap = self.obs.untested_suites.get("TLSv1.2")
+        no_fs = [str(c["name"]) for c in tls12 if c.get("kea") not in ("kx-ecdhe", "kx-dhe")]
+        if tls12 and gap and not no_fs:
+            self.add("ciphers.forward_secrecy", section, "Forward secrecy", Status.SKIP,
+                     f"not tested: {gap}")
+        elif tls12:
             self.add("ciphers.forward_secrecy", section, "Forward secrecy",
                      Status.FAIL if no_fs else Status.PASS,
                      f"without forward secrecy: {', '.join(no_fs)}" if no_fs
@@ -223,7 +234,12 @@ class _Judge:
             self.add("groups", section, "Groups", Status.SKIP, "not tested: no usable TLS version")
             return
         extra = [g for g in accepted if g not in wanted]
-        if not any(g in wanted for g in accepted):
+        unknown = [g for g in untested if g in wanted]
+        if not any(g in wanted for g in accepted) and unknown:
+            self.add("groups.profile", section, "Groups", Status.SKIP,
+                     f"not tested: {', '.join(unknown)} "
+                     f"({self.obs.groups[unknown[0]].note or 'no answer'})")
+        elif not any(g in wanted for g in accepted):
             self.add("groups.profile", section, "Groups", Status.FAIL,
                      f"none of the profile's groups is accepted (accepted: {', '.join(accepted) or 'none'})",
                      fix="enable X25519 and P-256")
@@ -237,7 +253,8 @@ class _Judge:
                      fix=f"offer only {':'.join(self.profile.tls_curves)} (nginx: ssl_ecdh_curve)")
         if untested:
             self.add("groups.untested", section, "Groups not tested", Status.SKIP,
-                     f"the local OpenSSL cannot offer {', '.join(untested)}")
+                     "; ".join(f"{g}: {self.obs.groups[g].note or 'not tested'}"
+                               for g in untested))
         self._sizes(section)
 
     def _sizes(self, section: str) -> None:
@@ -260,8 +277,14 @@ class _Judge:
         section = "Certificate"
         chain = self.obs.chain
         if not chain:
-            self.add("cert.present", section, "Certificate", Status.FAIL,
-                     "the server sent no certificate")
+            if self.obs.chain_untested is not None:
+                self.add("cert.present", section, "Certificate", Status.SKIP,
+                         f"not tested: {self.obs.chain_untested}")
+                self.add("cert.trusted", section, "Trusted", Status.SKIP,
+                         f"not verified: {self.obs.trust_error or self.obs.chain_untested}")
+            else:
+                self.add("cert.present", section, "Certificate", Status.FAIL,
+                         "the server sent no certificate")
             return
         leaf = chain[0]
         info = describe_certificate(leaf)
@@ -275,6 +298,9 @@ class _Judge:
             problem = self._trust_problem()
             self.add("cert.trusted", section, "Trusted", Status.FAIL, problem.detail,
                      fix=problem.fix)
+        else:
+            self.add("cert.trusted", section, "Trusted", Status.SKIP,
+                     f"not verified: {self.obs.trust_error or 'no verifying handshake'}")
         name = self.obs.target.server_name
         if hostname_matches(leaf, name):
             self.add("cert.hostname", section, "Name", Status.PASS, f"valid for {name}")

@@ -63,6 +63,23 @@ def _untested(obs: Observations, word: str) -> str | None:
     return next((f"{what}: {why}" for what, why in obs.untested if word in what), None)
 
 
+_LABEL = {"TLSv1": "TLS 1.0", "TLSv1.1": "TLS 1.1", "TLSv1.2": "TLS 1.2"}
+
+
+def _gap(obs: Observations, *versions: str) -> str | None:
+    """Why the suites of TLS ``versions`` are not all known: a version that got no answer, or
+    suites of an accepted one that did not; None when they are known. (An untested SSL 3.0
+    is POODLE's to report: servers that ignore SSL 3.0 hellos would lose every verdict.)"""
+    for version in versions:
+        support = obs.versions.get(version)
+        if support is not None and support.accepted is None:
+            return f"{_LABEL[version]} could not be tested ({support.note or 'no answer'})"
+        if version in obs.untested_suites:
+            return f"{_LABEL[version]} suites could not all be tested " \
+                   f"({obs.untested_suites[version]})"
+    return None
+
+
 def consequences(obs: Observations) -> list[Consequence]:
     """Every known attack, judged from the enumeration."""
     tls = ("TLSv1", "TLSv1.1", "TLSv1.2")
@@ -79,14 +96,16 @@ def consequences(obs: Observations) -> list[Consequence]:
         "disable SSL 3.0"))
 
     tls10_cbc = [s for s in _suites(obs, "SSLv3", "TLSv1") if _cbc(s)]
+    gap = _gap(obs, "TLSv1")
     found.append(Consequence(
-        "beast", "BEAST (CVE-2011-3389)", bool(tls10_cbc),
+        "beast", "BEAST (CVE-2011-3389)", True if tls10_cbc else (None if gap else False),
         f"TLS 1.0 or older with CBC suites ({_names(tls10_cbc)}); modern clients split records "
-        "to defend themselves" if tls10_cbc else "no CBC suite in TLS 1.0 or older",
+        "to defend themselves" if tls10_cbc else gap or "no CBC suite in TLS 1.0 or older",
         "disable TLS 1.0 (or its CBC suites)", severe=False))
 
     block64 = [s for s in _suites(obs, "SSLv3", *tls) if _block64(s)]
-    untested = _untested(obs, "3DES")
+    gap = _gap(obs, *tls)
+    untested = _untested(obs, "3DES") or gap
     found.append(Consequence(
         "sweet32", "SWEET32 (64-bit block ciphers, CVE-2016-2183)",
         True if block64 else (None if untested else False),
@@ -96,15 +115,16 @@ def consequences(obs: Observations) -> list[Consequence]:
 
     cbc = [s for s in _suites(obs, *tls) if _cbc(s)]
     found.append(Consequence(
-        "lucky13", "LUCKY13 (CBC timing, CVE-2013-0169)", bool(cbc),
+        "lucky13", "LUCKY13 (CBC timing, CVE-2013-0169)",
+        True if cbc else (None if _gap(obs, *tls) else False),
         f"CBC suites accepted ({_names(cbc)}): safe only with a patched, constant-time "
-        "implementation" if cbc else "no CBC suite is accepted",
+        "implementation" if cbc else _gap(obs, *tls) or "no CBC suite is accepted",
         "prefer AEAD suites (AES-GCM, ChaCha20-Poly1305) and drop CBC", severe=False))
 
     everything = _suites(obs, "SSLv3", *tls)
     export_rsa = [s for s in everything if "EXP" in str(s["name"]) and "DH" not in str(s["name"])]
     export_dh = [s for s in everything if "EXP" in str(s["name"]) and "DH" in str(s["name"])]
-    untested = _untested(obs, "EXPORT")
+    untested = _untested(obs, "EXPORT") or gap
     found.append(Consequence(
         "freak", "FREAK (RSA EXPORT, CVE-2015-0204)",
         True if export_rsa else (None if untested else False),
@@ -130,7 +150,7 @@ def consequences(obs: Observations) -> list[Consequence]:
         "disable SSL 2.0 everywhere this key is used"))
 
     rc4 = [s for s in everything if "RC4" in str(s["name"]) or "rc4" in str(s.get("symmetric"))]
-    untested = _untested(obs, "RC4")
+    untested = _untested(obs, "RC4") or gap
     found.append(Consequence(
         "rc4", "RC4 (CVE-2013-2566, CVE-2015-2808)", True if rc4 else (None if untested else False),
         f"RC4 suites accepted: {_names(rc4)}" if rc4 else (untested or "no RC4 suite is accepted"),

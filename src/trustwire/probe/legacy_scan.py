@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from trustwire.probe.attempt import Runner
+from trustwire.probe.attempt import STALLED, Runner
 from trustwire.probe.connect import ConnectFailed, sni_for
 from trustwire.probe.hello import HelloSpec, ServerFlight, client_hello, sslv2_client_hello
 from trustwire.probe.legacy import LegacyFacts, Outcome, Reply, read_reply
@@ -81,6 +81,8 @@ def _legacy_ids(version: str, local: _Local) -> list[int]:
 
 def _exchange(runner: Runner, hello: bytes) -> Reply:
     """Send one hello, read up to the server's first answer; the connection is then closed."""
+    if runner.stalled:  # it would not be answered: do not wait out the timeout
+        return Reply(outcome=Outcome.UNREACHABLE, detail=STALLED)
     try:
         conn = RawConnection(runner.target, runner.options.timeout)
     except ConnectFailed as exc:
@@ -240,6 +242,8 @@ def _fold(obs: Observations, facts: LegacyFacts, local: _Local) -> None:
         obs.ciphers["SSLv2"] = [SSLV2_SPECS[s].as_cipher() if s in SSLV2_SPECS
                                 else _unknown(f"0x{s:06x}") for s in sslv2.sslv2_ciphers]
     for version in facts.unanswered:
+        obs.untested_suites.setdefault(version, "the hand-built hello with the suites the local "
+                                                "OpenSSL cannot offer got no answer")
         obs.untested.append((f"{_LABEL[version]} suites the local OpenSSL cannot offer",
                              "the server did not answer the hand-built hello"))
     for version, ids in facts.suites.items():

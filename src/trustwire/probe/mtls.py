@@ -32,14 +32,14 @@ def check_client_auth(runner: Runner, obs: Observations) -> None:
     with tempfile.TemporaryDirectory(prefix="trustwire-probe-") as tmp:
         identities = mint_identities(Path(tmp), options, obs.untested)
         jobs: list[Job] = [
-            ("no certificate", lambda: runner.one(client_context(), verdict=True, send=send)),
+            ("no certificate", lambda: runner.one(client_context(**runner.offer), verdict=True, send=send)),
         ]
         for case, pair in identities.items():
-            jobs.append((case, functools.partial(runner.one, client_context(cert=pair),
+            jobs.append((case, functools.partial(runner.one, client_context(**runner.offer, cert=pair),
                                                  verdict=True, send=send)))
         if options.cert is not None and options.key is not None:
             jobs.append(("ours", functools.partial(
-                runner.one, client_context(cert=(options.cert, options.key)), verdict=True,
+                runner.one, client_context(**runner.offer, cert=(options.cert, options.key)), verdict=True,
                 send=send)))
         results = dict(runner.run(jobs))
     https = target.https

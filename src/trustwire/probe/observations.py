@@ -46,6 +46,8 @@ class Observations:
     duration: float = 0.0
     versions: dict[str, Support] = field(default_factory=dict)
     ciphers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    untested_suites: dict[str, str] = field(default_factory=dict)
+    """Version -> why some of its suites are unknown (their hellos got no answer)."""
     server_order: bool | None = None
     server_cipher_order: list[str] = field(default_factory=list)
     """TLS 1.2 suites in the server's order of preference (when it enforces one)."""
@@ -55,8 +57,12 @@ class Observations:
     ecdh_param_size: int | None = None
     """Bits of the smallest elliptic-curve group it accepted."""
     chain: list[x509.Certificate] = field(default_factory=list)
+    chain_untested: str | None = None
+    """Why no chain was read (the handshakes that ask for it got no answer); None: they
+    were answered, so an empty ``chain`` means the server sent none."""
     trusted: bool | None = None
     trust_error: str | None = None
+    """Why the chain did not verify, or (``trusted`` None) why it was not verified."""
     trust_code: int | None = None
     """OpenSSL's X509_V_ERR code for ``trust_error``."""
     trust_store: str | None = None

@@ -38,11 +38,11 @@ from pathlib import Path
 
 from cryptography import x509
 
-from trustwire.probe.attempt import Runner, client_context
+from trustwire.probe.attempt import STALLED, Runner, client_context
 from trustwire.probe.checks import hostname_matches
 from trustwire.probe.connect import ConnectFailed, open_connection, sni_for
 from trustwire.probe.messages import CERTIFICATE, NEW_SESSION_TICKET, SERVER_HELLO, HandshakeLog
-from trustwire.probe.observations import Observations
+from trustwire.probe.observations import Observations, Support
 from trustwire.probe.session_wire import (
     SIGNED_CERTIFICATE_TIMESTAMP,
     Sct,
@@ -87,6 +87,8 @@ class _Handshake:
     error: str | None = None
     seconds: float = 0.0
     early_written: bool | None = None
+    silent: bool = False
+    """No answer at all (no connection, a timeout, or the server had stopped answering)."""
 
 
 @dataclass
@@ -151,10 +153,13 @@ def _handshake(runner: Runner, ctx: ssl.SSLContext, *, sni: bool = True,
                session: ssl.SSLSession | None = None, early_data: bool = False) -> _Handshake:
     result = _Handshake()
     timeout = runner.options.timeout
+    if runner.stalled:  # it would not be answered: do not wait out the timeout
+        result.error, result.silent = STALLED, True
+        return result
     try:
         raw = open_connection(runner.target, timeout)
     except ConnectFailed as exc:
-        result.error = exc.reason
+        result.error, result.silent = exc.reason, True
         return result
     # Without it, a close_notify right after our Finished (the last message of a resumed
     # TLS 1.2 handshake) waits for the server's delayed ACK: 40 ms per connection on Linux.
@@ -176,7 +181,7 @@ def _handshake(runner: Runner, ctx: ssl.SSLContext, *, sni: bool = True,
     try:
         tls.do_handshake()
     except TimeoutError:
-        result.error = f"no answer within {timeout:g} s"
+        result.error, result.silent = f"no answer within {timeout:g} s", True
     except (ssl.SSLError, OSError) as exc:
         result.error = _reason(exc)
     result.seconds = time.monotonic() - started
@@ -229,15 +234,40 @@ def _tickets(log: HandshakeLog, *, tls13: bool) -> list[SessionTicket]:
     return found
 
 
+def _below_13(obs: Observations) -> tuple[str | None, Support]:
+    """The newest version below TLS 1.3 the server accepts (TLS 1.2 when it can: renegotiation
+    and TLS 1.2-style resumption exist from TLS 1.0 on), else None and TLS 1.2's support."""
+    for version in ("TLSv1.2", "TLSv1.1", "TLSv1"):
+        support = obs.versions.get(version)
+        if support is not None and support.accepted:
+            return version, support
+    return None, obs.versions.get("TLSv1.2") or Support(None, "not tested")
+
+
+_LABEL = {"TLSv1": "TLS 1.0", "TLSv1.1": "TLS 1.1", "TLSv1.2": "TLS 1.2"}
+
+
+def _over(version: str) -> str:
+    """Which version a TLS 1.2-titled check was made over, when it is an older one."""
+    return "" if version == "TLSv1.2" else f"over {_LABEL[version]}"
+
+
 def _renegotiation(runner: Runner, obs: Observations) -> Renegotiation:
-    support = obs.versions.get("TLSv1.2")
-    if support is None or support.accepted is None:
+    version, support = _below_13(obs)
+    if version is None and support.accepted is None:
         return Renegotiation(None, "TLS 1.2 support is unknown")
-    if not support.accepted:
-        return Renegotiation(False, "not applicable: the server does not accept TLS 1.2 (TLS "
-                                    "1.3 has no renegotiation)", applicable=False)
-    ctx = client_context(minimum="TLSv1_2", maximum="TLSv1_2", ciphers=ALL_LEGACY,
-                         cert=_identity(runner))
+    if version is None:
+        return Renegotiation(False, "not applicable: the server does not accept TLS 1.2 or "
+                                    "older (TLS 1.3 has no renegotiation)", applicable=False)
+    found = _renegotiate(runner, version)
+    if _over(version):
+        found.note += f" ({_over(version)})"
+    return found
+
+
+def _renegotiate(runner: Runner, version: str) -> Renegotiation:
+    attr = version.replace(".", "_")
+    ctx = client_context(minimum=attr, maximum=attr, ciphers=ALL_LEGACY, cert=_identity(runner))
     handshake = _handshake(runner, ctx)
     try:
         tls = handshake.tls
@@ -266,14 +296,27 @@ def _renegotiation(runner: Runner, obs: Observations) -> Renegotiation:
 
 
 def _resume(runner: Runner, obs: Observations, method: str) -> _Chain:
+    version: str | None = "TLSv1.3"
+    if method == TICKET_TLS13:
+        support = obs.versions.get("TLSv1.3") or Support(None)
+    else:
+        version, support = _below_13(obs)
+    if version is None or not support.accepted:
+        wanted = "TLSv1.3" if method == TICKET_TLS13 else "TLSv1.2"
+        if support.accepted is None:
+            return _Chain(Resumption(method, None, note=f"{wanted} support is unknown"))
+        return _Chain(Resumption(method, None, applicable=False, note=(
+            f"the server does not accept {wanted}" + (" or older" if version is None and
+                                                      method != TICKET_TLS13 else ""))))
+    chain = _resume_over(runner, method, version)
+    if method != TICKET_TLS13 and _over(version):
+        note = chain.resumption.note
+        chain.resumption.note = f"{note}; {_over(version)}" if note else _over(version)
+    return chain
+
+
+def _resume_over(runner: Runner, method: str, version: str) -> _Chain:
     tls13 = method == TICKET_TLS13
-    version = "TLSv1.3" if tls13 else "TLSv1.2"
-    support = obs.versions.get(version)
-    if support is None or support.accepted is None:
-        return _Chain(Resumption(method, None, note=f"{version} support is unknown"))
-    if not support.accepted:
-        return _Chain(Resumption(method, None, applicable=False,
-                                 note=f"the server does not accept {version}"))
     attr = version.replace(".", "_")
     ctx = client_context(minimum=attr, maximum=attr, ciphers=None if tls13 else ALL_LEGACY,
                          ocsp=method != SESSION_ID, cert=_identity(runner))
@@ -341,10 +384,13 @@ def _no_sni(runner: Runner, obs: Observations) -> NoSniFacts:
     if sni_for(runner.target) is None:
         return NoSniFacts(applicable=False, note="the target is an IP address, so every "
                                                  "handshake already goes without SNI")
-    handshake = _handshake(runner, client_context(cert=_identity(runner)), sni=False)
+    handshake = _handshake(runner, client_context(**runner.offer, cert=_identity(runner)),
+                           sni=False)
     _close(runner, handshake)
     chain, _ = handshake.log.chain_and_ocsp()
     if not chain:
+        if handshake.silent:
+            return NoSniFacts(applicable=True, note=f"no answer ({handshake.error})")
         if handshake.error is None:
             return NoSniFacts(applicable=True, note="the server sent no certificate")
         return NoSniFacts(applicable=True, refused=True, note=handshake.error)

@@ -18,7 +18,8 @@ from typing import Any
 from cryptography import x509
 
 from trustwire.errors import Unreachable
-from trustwire.probe.attempt import Job, Runner, client_context
+from trustwire.probe.attempt import STALLED, Job, Offer, Runner, client_context
+from trustwire.probe.checks import VERSION_LABEL
 from trustwire.probe.connect import ConnectFailed, sni_for
 from trustwire.probe.hello import HelloSpec, client_hello
 from trustwire.probe.messages import GROUP_BITS, GROUP_NAMES
@@ -33,6 +34,7 @@ __all__ = [
     "TLS13_SUITES",
     "VERSIONS",
     "check_baseline",
+    "offer_for",
     "scan_certificate",
     "scan_key_sizes",
     "scan_ciphers",
@@ -69,6 +71,8 @@ def check_baseline(runner: Runner) -> None:
         wide = runner.one(client_context(minimum="TLSv1", ciphers=ALL_LEGACY))
         runner.progress(1)
         if wide.hello is not None or wide.log.alerts or result.log.alerts:
+            if wide.hello is not None:
+                runner.offer = {"minimum": "TLSv1", "ciphers": ALL_LEGACY}
             return  # it speaks TLS: the scans find what it accepts, the checks judge it
     if result.timed_out:
         raise Unreachable(f"{where} did not answer the TLS handshake within "
@@ -93,9 +97,33 @@ def scan_versions(runner: Runner, obs: Observations) -> None:
             obs.versions[name] = Support(None, str(exc))
             continue
         jobs.append((name, functools.partial(runner.one, ctx)))
+    silent = []
     for name, result in runner.run(jobs):
         hello = result.hello
-        obs.versions[name] = Support(bool(hello and hello.version == name and not hello.retry))
+        accepted = bool(hello and hello.version == name and not hello.retry)
+        why = None if accepted else runner.silence(result)
+        obs.versions[name] = Support(None, why) if why else Support(accepted)
+        if why:
+            silent.append(name)
+    if jobs and len(silent) == len(jobs):
+        raise Unreachable(f"{runner.target.describe()} answered the first handshake and then "
+                          f"stopped answering (no TLS version got an answer within "
+                          f"{runner.options.timeout:g} seconds)",
+                          hint="raise --timeout, or lower --concurrency for a server that "
+                               "takes few connections at once")
+    runner.offer = offer_for(obs.versions, runner.offer)
+
+
+def offer_for(versions: dict[str, Support], fallback: Offer | None = None) -> Offer:
+    """What to offer for a handshake the server accepts: the default (TLS 1.2+) when it takes
+    TLS 1.2 or 1.3, else its newest legacy version with every suite; ``fallback`` when it
+    accepts none of them."""
+    if any((versions.get(v) or Support(None)).accepted for v in ("TLSv1.2", "TLSv1.3")):
+        return {}
+    for name, attr in reversed(VERSIONS[:2]):
+        if (versions.get(name) or Support(None)).accepted:
+            return {"minimum": attr, "maximum": attr, "ciphers": ALL_LEGACY}
+    return fallback or {}
 
 
 def _accepted_versions(obs: Observations) -> list[str]:
@@ -133,8 +161,12 @@ def scan_ciphers(runner: Runner, obs: Observations) -> None:
     suite_ids = {0x1301: "TLS_AES_128_GCM_SHA256", 0x1302: "TLS_AES_256_GCM_SHA384",
                  0x1303: "TLS_CHACHA20_POLY1305_SHA256", 0x1304: "TLS_AES_128_CCM_SHA256",
                  0x1305: "TLS_AES_128_CCM_8_SHA256"}
+    silent: dict[str, list[str]] = {}
     for (version, name), result in runner.run(jobs):
         hello = result.hello
+        why = runner.silence(result)
+        if why is not None:
+            silent.setdefault(version, []).append(why)
         if hello is None or hello.retry or hello.version != version:
             continue
         chosen = suite_ids.get(hello.cipher_id) or by_id.get(hello.cipher_id, {}).get("name")
@@ -148,6 +180,11 @@ def scan_ciphers(runner: Runner, obs: Observations) -> None:
             | {"name": name})
     for suites in accepted.values():
         suites.sort(key=lambda c: str(c["name"]))
+    offered = {v: sum(1 for (version, _), _ in jobs if version == v) for v in silent}
+    for version, reasons in silent.items():
+        obs.untested_suites[version] = (f"{len(reasons)} of {offered[version]} suites got no "
+                                        f"answer: {reasons[0]}")
+        obs.untested.append((f"{VERSION_LABEL[version]} suites", obs.untested_suites[version]))
     obs.ciphers = accepted  # legacy_scan adds the suites the local OpenSSL cannot offer
     _server_order(runner, obs)
 
@@ -216,7 +253,9 @@ def scan_groups(runner: Runner, obs: Observations) -> None:
     for canonical, result in runner.run(jobs):
         hello = result.hello
         chosen = result.log.group()
-        obs.groups[canonical] = Support(bool(hello and not hello.retry and chosen == canonical))
+        taken = bool(hello and not hello.retry and chosen == canonical)
+        why = None if taken else runner.silence(result)
+        obs.groups[canonical] = Support(None, why) if why else Support(taken)
 
 
 def _groups_by_retry_request(runner: Runner, obs: Observations) -> None:
@@ -235,19 +274,21 @@ def _groups_by_retry_request(runner: Runner, obs: Observations) -> None:
 
 
 def _retry_request(runner: Runner, group: int) -> Support:
+    if runner.stalled:
+        return Support(None, STALLED)
     spec = HelloSpec(ciphers=tuple(TLS13_IDS), server_name=sni_for(runner.target), groups=(group,),
                      extensions=((43, b"\x02\x03\x04"), (51, b"\x00\x00"), (45, b"\x01\x01")))
     try:
         conn = exchange_hello(runner.target, client_hello(spec), runner.options.timeout)
     except ConnectFailed as exc:
-        return Support(None, exc.reason)
+        return Support(None, f"no connection ({exc.reason})")
     hello = conn.flight.server_hello
     if hello is not None and hello.version == 0x0304:
         share = hello.extensions.get(51, b"")
         return Support(share[:2] == group.to_bytes(2, "big"))
     if conn.flight.alert is not None or conn.closed:
         return Support(False)
-    return Support(None, "no answer within the timeout" if conn.timed_out else
+    return Support(None, f"no answer within {runner.options.timeout:g}s" if conn.timed_out else
                    (conn.flight.malformed or "an answer that is not TLS 1.3"))
 
 
@@ -274,18 +315,28 @@ def scan_key_sizes(runner: Runner, obs: Observations) -> None:
 
 def scan_certificate(runner: Runner, obs: Observations) -> None:
     """The chain the server sends, whether it verifies, whether OCSP is stapled, and whether
-    the server asks for a client certificate."""
+    the server asks for a client certificate; with :attr:`Runner.offer`, so a legacy-only
+    server is asked what it accepts. A handshake that got no answer says nothing about any
+    of them (``obs.chain_untested``, ``trust_error`` with ``trusted`` None)."""
+    offer = runner.offer
     jobs: list[Job] = [
-        ("chain", lambda: runner.one(client_context(ocsp=True))),
-        ("verify", lambda: runner.one(client_context(verify=True, ca=runner.options.ca))),
+        ("chain", lambda: runner.one(client_context(**offer, ocsp=True))),
+        ("verify", lambda: runner.one(client_context(**offer, verify=True,
+                                                     ca=runner.options.ca))),
     ]
     results = dict(runner.run(jobs))
-    chain_der, ocsp = results["chain"].log.chain_and_ocsp()
+    chain, verify = results["chain"], results["verify"]
+    chain_der, ocsp = chain.log.chain_and_ocsp()
+    silent = runner.silence(chain)
+    if not chain_der and verify.log.first(11) is not None:
+        chain_der, silent = verify.log.chain_and_ocsp()[0], None  # the same chain, no OCSP ask
     obs.chain = [x509.load_der_x509_certificate(der) for der in chain_der]
-    obs.ocsp_stapled = (ocsp is not None) if native.available() else None
-    if obs.ocsp_stapled is None:
+    if not chain_der and silent is not None:
+        obs.chain_untested = silent
+    if native.available() and runner.silence(chain) is None:
+        obs.ocsp_stapled = ocsp is not None
+    elif not native.available():
         obs.untested.append(("OCSP stapling", "this Python cannot ask for a stapled response"))
-    verify = results["verify"]
     obs.trust_store = str(runner.options.ca) if runner.options.ca else _system_store()
     if verify.diagnosis is not None and verify.error == "CERTIFICATE_VERIFY_FAILED":
         obs.trusted = False
@@ -293,8 +344,13 @@ def scan_certificate(runner: Runner, obs: Observations) -> None:
         obs.trust_code = verify.verify_code
     elif verify.log.first(11) is not None:  # the chain arrived and verification did not object
         obs.trusted = True
-    obs.client_auth_requested = results["chain"].log.certificate_requested or (
-        verify.log.certificate_requested)
+    else:
+        why = runner.silence(verify)
+        obs.trust_error = why or (
+            f"the verifying handshake failed before the chain arrived "
+            f"({verify.error or 'no reason given'})")
+    asked = chain.log.certificate_requested or verify.log.certificate_requested
+    obs.client_auth_requested = True if asked else (None if obs.chain_untested else False)
 
 
 def _system_store() -> str:

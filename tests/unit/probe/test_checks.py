@@ -229,3 +229,33 @@ def test_a_root_in_the_served_chain_is_not_blamed_for_another_failure() -> None:
     assert weak.fix is not None and "--ca with it" not in weak.fix
     untrusted = by_id(evaluate(replace(obs, trust_code=19), INTERMEDIATE, now=NOW), "cert.trusted")
     assert "issued by a root you do not trust: CN=Zoo CA" in untrusted.detail
+
+
+def test_a_chain_that_got_no_answer_is_not_tested_not_missing() -> None:
+    obs = good()
+    obs.chain, obs.trusted, obs.ocsp_stapled = [], None, None
+    obs.chain_untested = obs.trust_error = "no answer within 5s"
+    checks = evaluate(obs, INTERMEDIATE, now=NOW)
+    assert by_id(checks, "cert.present").status is Status.SKIP
+    assert by_id(checks, "cert.present").detail == "not tested: no answer within 5s"
+    assert by_id(checks, "cert.trusted").status is Status.SKIP
+    obs.chain_untested = None  # answered, and no certificate in it: the server sent none
+    assert by_id(evaluate(obs, INTERMEDIATE, now=NOW), "cert.present").status is Status.FAIL
+
+
+def test_an_unverified_chain_is_skipped_not_left_out() -> None:
+    obs = good()
+    obs.trusted, obs.trust_error = None, "the server stopped answering"
+    check = by_id(evaluate(obs, INTERMEDIATE, now=NOW), "cert.trusted")
+    assert check.status is Status.SKIP and check.detail == "not verified: the server stopped answering"
+
+
+def test_groups_that_got_no_answer_are_not_tested_not_refused() -> None:
+    obs = good()
+    obs.groups = {g: Support(None, "no answer within 5s") for g in ("x25519", "secp256r1")}
+    checks = evaluate(obs, INTERMEDIATE, now=NOW)
+    profile = by_id(checks, "groups.profile")
+    assert profile.status is Status.SKIP and "none of the profile" not in profile.detail
+    assert "no answer within 5s" in by_id(checks, "groups.untested").detail
+    obs.groups = {"x25519": Support(False), "secp256r1": Support(False)}
+    assert by_id(evaluate(obs, INTERMEDIATE, now=NOW), "groups.profile").status is Status.FAIL

@@ -59,3 +59,23 @@ def test_each_attack_from_what_was_enumerated() -> None:
     assert {r["ruleId"] for r in sarif} >= {"vuln.poodle", "vuln.drown", "vuln.beast"}
     junit = to_junit(obs, INTERMEDIATE, checks).decode()
     assert 'type="vuln.freak"' in junit
+
+
+def test_a_version_or_suites_that_got_no_answer_are_not_tested_never_safe() -> None:
+    obs = good()
+    obs.versions["SSLv3"] = Support(False)
+    obs.versions["TLSv1"] = Support(None, "no answer within 5s")
+    found = by_name(obs)
+    assert found["beast"] is None and found["sweet32"] is None and found["rc4"] is None
+    assert found["lucky13"] is None and found["freak"] is None
+    checks = {c.id: c for c in evaluate(obs, INTERMEDIATE, now=NOW)}
+    assert checks["vuln.beast"].status is Status.SKIP
+    assert "TLS 1.0 could not be tested (no answer within 5s)" in checks["vuln.beast"].detail
+    obs = good()
+    obs.untested_suites["TLSv1.2"] = "40 of 155 suites got no answer: no answer within 5s"
+    found = by_name(obs)
+    assert found["beast"] is False  # TLS 1.0 is known refused: BEAST does not depend on 1.2
+    assert found["sweet32"] is None and found["rc4"] is None and found["lucky13"] is None
+    checks = {c.id: c for c in evaluate(obs, INTERMEDIATE, now=NOW)}
+    assert checks["ciphers.tlsv1_2"].status is Status.SKIP
+    assert checks["ciphers.forward_secrecy"].status is Status.SKIP
