@@ -52,7 +52,7 @@ def test_a_server_that_stalls_mid_probe_gets_skips_not_passes(cli: Cli, upstream
     assert "pass" not in judged.values(), judged
     for key in ("cert.present", "cert.trusted", "groups.profile", "ciphers.tlsv1_2",
                 "vuln.beast", "vuln.sweet32", "vuln.rc4", "vuln.heartbleed", "vuln.robot",
-                "session.renegotiation", "cert.no_sni"):
+                "session.renegotiation", "cert.no_sni", "clientauth.requested"):
         assert found.get(key) == "skip", (key, found.get(key))
     details = {c["id"]: c["detail"] for c in report["checks"]}
     assert "sent no certificate" not in details["cert.present"]

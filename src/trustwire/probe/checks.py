@@ -409,6 +409,10 @@ class _Judge:
     def client_auth(self) -> None:
         section = "Client authentication"
         obs = self.obs
+        if obs.client_auth_requested is None:
+            self.add("clientauth.requested", section, "Requested", Status.SKIP,
+                     "not tested: the server did not answer the handshakes that would tell")
+            return
         if not obs.client_auth_requested:
             status = Status.FAIL if self.profile.require_client_auth else Status.INFO
             self.add("clientauth.requested", section, "Requested", status,

@@ -44,7 +44,11 @@ def check_client_auth(runner: Runner, obs: Observations) -> None:
         results = dict(runner.run(jobs))
     https = target.https
     anonymous = results.pop("no certificate")
-    obs.client_auth_requested = bool(obs.client_auth_requested or anonymous.log.certificate_requested)
+    if obs.client_auth_requested or anonymous.log.certificate_requested:
+        obs.client_auth_requested = True
+    elif anonymous.completed or anonymous.refused:
+        obs.client_auth_requested = False  # a whole handshake without a CertificateRequest
+    # else: neither the chain nor this handshake got an answer: unknown (None), not "no"
     found = {case: outcome(result, https=https, timeout=options.timeout)
              for case, result in [("no certificate", anonymous), *results.items()]}
     control = found.get(VALID_FROM_YOUR_CA) or found.get("ours")
