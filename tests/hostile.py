@@ -9,7 +9,8 @@ block ends, so a probe that does not stop still costs the test seconds, not the 
   messages (OpenSSL skips them inside the handshake without returning to Python);
 - :func:`record_flood`: a handshake message that claims 16 MiB, then handshake records
   of filler (a reader that waits for the message to end never stops);
-- :func:`slow_http`: TLS, then an HTTP answer whose header never ends, one byte at a time.
+- :func:`slow_http`: TLS (or not), then an HTTP answer whose header never ends, a byte at
+  a time (or a flood of header bytes).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import threading
 from collections.abc import Callable
 from types import TracebackType
 
-__all__ = ["Handler", "Hostile", "message_flood", "record_flood", "slow_http"]
+__all__ = ["Handler", "Hostile", "answer_http", "message_flood", "record_flood", "slow_http"]
 
 Handler = Callable[[socket.socket, threading.Event], None]
 """Serves one connection; returns when done or when the event is set."""
@@ -71,18 +72,35 @@ def record_flood(limit: int = 64 << 20) -> Handler:
     return handle
 
 
-def slow_http(context: ssl.SSLContext, interval: float = 0.2) -> Handler:
-    """TLS with ``context``, then ``HTTP/1.1 200 OK`` and a header that grows by one byte
-    every ``interval`` seconds and never ends."""
+def slow_http(context: ssl.SSLContext | None, *, interval: float = 0.2, chunk: bytes = b"a",
+              limit: int = 50) -> Handler:
+    """TLS with ``context`` (None: plain HTTP), then ``HTTP/1.1 200 OK`` and a header that
+    grows by ``chunk`` every ``interval`` seconds and never ends (``limit`` chunks, then
+    silence)."""
 
     def handle(conn: socket.socket, stop: threading.Event) -> None:
         with contextlib.suppress(OSError):
             conn.settimeout(5)
-            tls = context.wrap_socket(conn, server_side=True)
-            tls.recv(4096)
-            tls.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
-            while not stop.wait(interval):
-                tls.sendall(b"a")
+            sock = conn if context is None else context.wrap_socket(conn, server_side=True)
+            sock.recv(4096)
+            sock.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            for _ in range(limit):
+                if stop.wait(interval):
+                    return
+                sock.sendall(chunk)
+            stop.wait(30)
+    return handle
+
+
+def answer_http(context: ssl.SSLContext | None, answer: bytes) -> Handler:
+    """The control: TLS with ``context`` (None: plain HTTP), then ``answer`` at once."""
+
+    def handle(conn: socket.socket, stop: threading.Event) -> None:
+        with contextlib.suppress(OSError):
+            conn.settimeout(5)
+            sock = conn if context is None else context.wrap_socket(conn, server_side=True)
+            sock.recv(4096)
+            sock.sendall(answer)
     return handle
 
 
