@@ -42,7 +42,8 @@ from trustwire.tls import native
 from trustwire.tls.diagnose import diagnose
 from trustwire.wire.channel import VERDICT_CAP, Verdict, tls13_verdict
 
-__all__ = ["Attempt", "Job", "Runner", "attempt", "client_context", "cut_short", "watch"]
+__all__ = ["OVERFLOWED", "Attempt", "Job", "Runner", "attempt", "client_context", "cut_short",
+           "watch"]
 
 
 @dataclass
