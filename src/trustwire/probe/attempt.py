@@ -11,12 +11,20 @@ us which versions, suites and groups it accepts.
 :class:`Runner` runs many attempts in a bounded thread pool (OpenSSL releases the
 GIL while it works), each with its own timeout, so a local endpoint is probed in
 about a second and a stalled one costs a few timeouts, not minutes.
+
+OpenSSL skips some messages inside the handshake without returning to Python (a stream of
+HelloRequests, say): no socket timeout fires while it is busy. So the message callback is
+also the attempt's watchdog (:func:`watch`): once the log is full
+(:data:`~trustwire.probe.messages.LOG_MESSAGES`) or the attempt's deadline has passed, it
+shuts the socket down, OpenSSL's next read fails and the attempt ends (raising from the
+callback would not do: CPython keeps the exception until OpenSSL returns).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import socket
 import ssl
 import time
 import warnings
@@ -34,7 +42,8 @@ from trustwire.tls import native
 from trustwire.tls.diagnose import diagnose
 from trustwire.wire.channel import VERDICT_CAP, Verdict, tls13_verdict
 
-__all__ = ["STALLED", "Attempt", "Job", "Offer", "Runner", "attempt", "client_context"]
+__all__ = ["OVERFLOWED", "STALLED", "Attempt", "Job", "Offer", "Runner", "attempt", "client_context",
+           "cut_short", "watch"]
 
 STALLED = "the server stopped answering"
 """Why an attempt was not made: the :class:`Runner` found the server silent (``stalled``)."""
@@ -87,11 +96,37 @@ class Offer(TypedDict, total=False):
     ciphers: str
 
 
+OVERFLOWED = "the server sent more handshake messages than any real handshake has"
+"""The attempt's error when its :class:`HandshakeLog` overflowed."""
+
+
+def watch(tls: ssl.SSLSocket, log: HandshakeLog | None, deadline: float | None = None) -> None:
+    """Record ``tls``'s messages into ``log`` and end the connection once the log is full or
+    ``deadline`` (``time.monotonic()``) has passed, even inside OpenSSL. ``tls``'s context
+    must come from :func:`client_context` (its message callback does this). ``watch(tls,
+    None)`` stops both."""
+    tls._trustwire_log = log  # type: ignore[attr-defined]
+    tls._trustwire_deadline = deadline  # type: ignore[attr-defined]
+
+
+def cut_short(tls: ssl.SSLSocket) -> bool:
+    """Whether the watchdog (:func:`watch`) ended ``tls`` because its deadline had passed."""
+    return bool(getattr(tls, "_trustwire_expired", False))
+
+
 def _record(conn: Any, direction: str, version: Any, content_type: Any, msg_type: Any,
             data: bytes) -> None:
     log = getattr(conn, "_trustwire_log", None)
-    if log is not None:
-        log.record(direction, int(content_type), int(msg_type), data)
+    if log is None:
+        return
+    log.record(direction, int(content_type), int(msg_type), data)
+    deadline = getattr(conn, "_trustwire_deadline", None)
+    expired = deadline is not None and time.monotonic() > deadline
+    if (log.overflowed or expired) and isinstance(conn, socket.socket):
+        conn._trustwire_log = None  # type: ignore[attr-defined]  # once is enough
+        conn._trustwire_expired = expired  # type: ignore[attr-defined]
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(conn, socket.SHUT_RDWR)  # not SSLSocket's: OpenSSL is mid-call
 
 
 def client_context(
@@ -149,7 +184,7 @@ def attempt(target: ProbeTarget, ctx: ssl.SSLContext, *, timeout: float, verdict
     result.connected = True
     tls = ctx.wrap_socket(raw, server_hostname=sni_for(target), do_handshake_on_connect=False,
                           suppress_ragged_eofs=False)
-    tls._trustwire_log = result.log  # type: ignore[attr-defined]
+    watch(tls, result.log, time.monotonic() + timeout)
     try:
         tls.do_handshake()
         result.completed = True
@@ -157,23 +192,35 @@ def attempt(target: ProbeTarget, ctx: ssl.SSLContext, *, timeout: float, verdict
         cipher = tls.cipher()
         result.cipher = cipher[0] if cipher else None
         if verdict:
+            # The verdict wait keeps its own deadlines (at most ``timeout``); the watchdog's
+            # is a backstop for a server that keeps OpenSSL busy, a grace later so as not
+            # to race them.
+            watch(tls, result.log, time.monotonic() + timeout + _GRACE)
             _await_verdict(tls, result, timeout, send)
     except TimeoutError:
         result.timed_out = True
         result.error = "timeout"
     except (ssl.SSLError, OSError) as exc:
-        result.refused = not result.served
-        result.ended = True
-        result.error = str(getattr(exc, "reason", None) or exc)
-        result.verify_code = getattr(exc, "verify_code", None)
-        result.diagnosis = diagnose(exc, role="client")
+        if cut_short(tls):
+            result.timed_out = True
+            result.error = "timeout"
+        elif result.log.overflowed:
+            result.error = OVERFLOWED
+        else:
+            result.refused = not result.served
+            result.ended = True
+            result.error = str(getattr(exc, "reason", None) or exc)
+            result.verify_code = getattr(exc, "verify_code", None)
+            result.diagnosis = diagnose(exc, role="client")
     finally:
-        tls._trustwire_log = None  # type: ignore[attr-defined]
+        watch(tls, None)
         with contextlib.suppress(OSError):
             tls.close()
     return result
 
 
+_GRACE = 1.0
+"""Seconds the watchdog gives the verdict wait past its own deadline."""
 _POLL = 0.02
 """Seconds between looks for a post-handshake ticket (a blocking read would sleep through it)."""
 _MAX_SERVED = 65536

@@ -8,12 +8,11 @@ the signature check), not an ordering one.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeVar
 
 from cryptography import x509
 from cryptography.x509.oid import AuthorityInformationAccessOID
 
-_T = TypeVar("_T", bound=x509.ExtensionType)
+from trustwire.pki.extensions import find_extension
 
 __all__ = ["TrustProblem", "explain_untrusted", "issued_by", "out_of_order"]
 
@@ -25,19 +24,12 @@ UNABLE_TO_GET_ISSUER_CERT_LOCALLY = 20
 UNABLE_TO_VERIFY_LEAF_SIGNATURE = 21
 
 
-def _extension(cert: x509.Certificate, kind: type[_T]) -> _T | None:
-    try:
-        return cert.extensions.get_extension_for_class(kind).value
-    except x509.ExtensionNotFound:
-        return None
-
-
 def issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
     """Whether ``parent`` is ``child``'s issuer by name and, when both carry them, key id."""
     if child.issuer != parent.subject:
         return False
-    aki = _extension(child, x509.AuthorityKeyIdentifier)
-    ski = _extension(parent, x509.SubjectKeyIdentifier)
+    aki = find_extension(child, x509.AuthorityKeyIdentifier)
+    ski = find_extension(parent, x509.SubjectKeyIdentifier)
     if aki is not None and aki.key_identifier is not None and ski is not None:
         return aki.key_identifier == ski.digest
     return True
@@ -56,12 +48,12 @@ def _self_signed(cert: x509.Certificate) -> bool:
 
 
 def _is_ca(cert: x509.Certificate) -> bool:
-    constraints = _extension(cert, x509.BasicConstraints)
+    constraints = find_extension(cert, x509.BasicConstraints)
     return bool(constraints and constraints.ca)
 
 
 def _ca_issuers(cert: x509.Certificate) -> list[str]:
-    access = _extension(cert, x509.AuthorityInformationAccess)
+    access = find_extension(cert, x509.AuthorityInformationAccess)
     if access is None:
         return []
     return [str(d.access_location.value) for d in access

@@ -15,6 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID
 
+from trustwire.pki.extensions import UNPARSABLE, find_extension, unparsable
 from trustwire.pki.info import describe_certificate
 from trustwire.pki.lint import Purpose, Severity, lint_certificate
 from trustwire.probe.chain import TrustProblem, explain_untrusted, out_of_order
@@ -75,10 +76,10 @@ def _weak_id(reason: str) -> str:
 
 
 def hostname_matches(cert: x509.Certificate, name: str) -> bool:
-    """RFC 6125: IP addresses against IP SANs, names against DNS SANs (left-most wildcard)."""
-    try:
-        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
+    """RFC 6125: IP addresses against IP SANs, names against DNS SANs (left-most wildcard).
+    False when the certificate has no SANs, or extensions that cannot be parsed."""
+    sans = find_extension(cert, x509.SubjectAlternativeName)
+    if sans is None:
         return False
     try:
         address = ipaddress.ip_address(name.strip("[]"))
@@ -288,9 +289,15 @@ class _Judge:
             return
         leaf = chain[0]
         info = describe_certificate(leaf)
+        malformed = unparsable(leaf)
         self.add("cert.subject", section, "Subject", Status.INFO,
                  f"{info.subject} issued by {info.issuer}; SANs: "
-                 f"{', '.join(info.sans.describe()) or 'none'}")
+                 f"{'unreadable' if malformed else ', '.join(info.sans.describe()) or 'none'}")
+        if malformed:
+            self.add("cert.malformed", section, "Extensions", Status.FAIL,
+                     f"{UNPARSABLE}: {malformed}",
+                     fix="reissue the certificate with well-formed extensions (clients that "
+                         "parse them strictly refuse it)")
         if self.obs.trusted is True:
             self.add("cert.trusted", section, "Trusted", Status.PASS,
                      "the chain verifies strictly against the trust store")
@@ -302,7 +309,9 @@ class _Judge:
             self.add("cert.trusted", section, "Trusted", Status.SKIP,
                      f"not verified: {self.obs.trust_error or 'no verifying handshake'}")
         name = self.obs.target.server_name
-        if hostname_matches(leaf, name):
+        if malformed:
+            self.add("cert.hostname", section, "Name", Status.SKIP, f"not tested: {UNPARSABLE}")
+        elif hostname_matches(leaf, name):
             self.add("cert.hostname", section, "Name", Status.PASS, f"valid for {name}")
         else:
             self.add("cert.hostname", section, "Name", Status.FAIL,
@@ -355,7 +364,11 @@ class _Judge:
             # The profile asks for stapling; a certificate that names no OCSP responder
             # (a private CA's, usually) has nothing to staple, so that is not the server's fault.
             responder = _ocsp_responder(chain[0])
-            if self.profile.ocsp_staple and responder:
+            if malformed and self.profile.ocsp_staple:
+                self.add("cert.ocsp", section, "OCSP stapling", Status.SKIP,
+                         f"no OCSP response is stapled; not judged: {UNPARSABLE} (does it "
+                         "name a responder?)")
+            elif self.profile.ocsp_staple and responder:
                 self.add("cert.ocsp", section, "OCSP stapling", Status.FAIL,
                          f"no OCSP response is stapled, though the certificate names the "
                          f"responder {responder} and the profile requires stapling",
@@ -523,9 +536,8 @@ class _Judge:
 
 
 def _ocsp_responder(cert: x509.Certificate) -> str | None:
-    try:
-        access = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
-    except x509.ExtensionNotFound:
+    access = find_extension(cert, x509.AuthorityInformationAccess)
+    if access is None:
         return None
     return next((str(d.access_location.value) for d in access
                  if d.access_method == AuthorityInformationAccessOID.OCSP), None)

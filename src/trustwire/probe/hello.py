@@ -23,6 +23,8 @@ __all__ = [
     "CHANGE_CIPHER_SPEC",
     "DEFAULT_GROUPS",
     "DEFAULT_SIGNATURE_ALGORITHMS",
+    "FLIGHT_BYTES",
+    "FLIGHT_ITEMS",
     "HANDSHAKE",
     "HEARTBEAT",
     "Alert",
@@ -45,6 +47,13 @@ DEFAULT_SIGNATURE_ALGORITHMS = (
     0x0402, 0x0202,
 )
 _MAX_RECORD = 16384 + 2048  # RFC 5246 6.2.3: TLSCiphertext at most 2^14 + 2048
+FLIGHT_BYTES = 1 << 20
+"""Most bytes a :class:`ServerFlight` reads: a first flight with a chain of ten 16 KiB
+certificates is under a fifth of it."""
+FLIGHT_ITEMS = 1024
+"""Most records plus handshake messages a :class:`ServerFlight` keeps: a real first
+flight has a few of each (tiny messages, a HelloRequest stream, would otherwise pile up
+by the hundred thousand within the byte limit)."""
 
 
 def extension(kind: int, body: bytes) -> bytes:
@@ -210,7 +219,8 @@ class ServerFlight:
     """Sans-IO reader of the server's side: feed bytes, read records, messages and alerts.
 
     It stops at the first thing that makes the rest unreadable (an unparseable record, a
-    record over the size limit) and says so in :attr:`malformed`.
+    record over the size limit) or more than any first flight holds (:data:`FLIGHT_BYTES`,
+    :data:`FLIGHT_ITEMS`), and says so in :attr:`malformed`.
     """
 
     buffer: bytearray = field(default_factory=bytearray)
@@ -220,14 +230,23 @@ class ServerFlight:
     alerts: list[Alert] = field(default_factory=list)
     malformed: str | None = None
     sslv2_hello: ParsedServerHello | None = None
+    received: int = 0
+    """Bytes fed so far."""
     _handshake: bytearray = field(default_factory=bytearray)
     _first: bool = True
 
     def feed(self, data: bytes) -> None:
         if self.malformed is not None:
             return
+        self.received += len(data)
+        if self.received > FLIGHT_BYTES:
+            self.malformed = f"more than {FLIGHT_BYTES >> 20} MiB from the server"
+            return
         self.buffer += data
         while self.malformed is None:
+            if len(self.records) + len(self.messages) > FLIGHT_ITEMS:
+                self.malformed = f"more than {FLIGHT_ITEMS} records and messages from the server"
+                return
             if self._first and self.buffer and self.buffer[0] & 0x80:
                 if not self._read_sslv2():
                     return
@@ -266,7 +285,7 @@ class ServerFlight:
         return True
 
     def _split_messages(self) -> None:
-        while len(self._handshake) >= 4:
+        while len(self._handshake) >= 4 and len(self.messages) <= FLIGHT_ITEMS:
             length = int.from_bytes(self._handshake[1:4], "big")
             if len(self._handshake) < 4 + length:
                 return

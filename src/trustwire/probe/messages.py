@@ -14,7 +14,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-__all__ = ["GROUP_BITS", "GROUP_NAMES", "HandshakeLog", "ServerHello", "parse_server_hello"]
+__all__ = ["GROUP_BITS", "GROUP_NAMES", "LOG_BYTES", "LOG_MESSAGES", "HandshakeLog", "ServerHello",
+           "parse_server_hello"]
 
 CLIENT_HELLO, SERVER_HELLO, NEW_SESSION_TICKET = 1, 2, 4
 CERTIFICATE, SERVER_KEY_EXCHANGE, CERTIFICATE_REQUEST, CERTIFICATE_STATUS = 11, 12, 13, 22
@@ -142,19 +143,38 @@ GROUP_BITS = {"secp256r1": 256, "secp384r1": 384, "secp521r1": 521, "x25519": 25
 group's prime size."""
 
 
+LOG_MESSAGES = 256
+"""Most handshake messages and alerts a :class:`HandshakeLog` keeps. A real server sends
+under a dozen (ServerHello to ServerHelloDone or Finished, a few tickets); OpenSSL silently
+skips some kinds (HelloRequest) without returning to Python, so a server that streams them
+would otherwise grow the log without end."""
+LOG_BYTES = 1 << 20
+"""Most bytes of messages a :class:`HandshakeLog` keeps: a chain of ten 16 KiB certificates
+(RSA-8192 with long names) is under a fifth of it."""
+
+
 @dataclass
 class HandshakeLog:
-    """Messages seen in one handshake, by direction."""
+    """Messages seen in one handshake, by direction, up to :data:`LOG_MESSAGES` and
+    :data:`LOG_BYTES`: past either, nothing more is kept and :attr:`overflowed` is set."""
 
     received: list[tuple[int, bytes]] = field(default_factory=list)
     alerts: list[int] = field(default_factory=list)
     """Descriptions of the alerts the server sent (an alert is a TLS answer, too)."""
+    size: int = 0
+    """Bytes kept in :attr:`received`."""
+    overflowed: bool = False
+    """The server sent more than the log keeps: no real handshake does."""
 
     def record(self, direction: str, content_type: int, msg_type: int, data: bytes) -> None:
-        if direction != "read":
+        if direction != "read" or self.overflowed or content_type not in (21, 22):
             return
-        if content_type == 22 and len(data) >= 4:
+        if (len(self.received) + len(self.alerts) >= LOG_MESSAGES
+                or self.size + len(data) > LOG_BYTES):
+            self.overflowed = True
+        elif content_type == 22 and len(data) >= 4:
             self.received.append((data[0], bytes(data)))
+            self.size += len(data)
         elif content_type == 21 and len(data) >= 2:
             self.alerts.append(data[1])
 

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.x509 import ocsp
 
+from trustwire.pki.extensions import find_extension, unparsable
+
 __all__ = [
     "EARLY_DATA",
     "SIGNED_CERTIFICATE_TIMESTAMP",
@@ -256,11 +258,11 @@ def ocsp_scts(der: bytes) -> list[Sct]:
     return _from_cryptography(value)
 
 
-def must_staple(cert: x509.Certificate) -> bool:
+def must_staple(cert: x509.Certificate) -> bool | None:
     """The TLS Feature extension (RFC 7633, OID 1.3.6.1.5.5.7.1.24) lists status_request:
-    the certificate promises a stapled OCSP response on every handshake."""
-    try:
-        features = cert.extensions.get_extension_for_class(x509.TLSFeature).value
-    except x509.ExtensionNotFound:
-        return False
-    return x509.TLSFeatureType.status_request in features
+    the certificate promises a stapled OCSP response on every handshake. None when the
+    certificate's extensions cannot be parsed (:func:`trustwire.pki.extensions.unparsable`)."""
+    if unparsable(cert) is not None:
+        return None
+    features = find_extension(cert, x509.TLSFeature)
+    return features is not None and x509.TLSFeatureType.status_request in features

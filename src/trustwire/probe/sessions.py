@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 
+from trustwire.pki.extensions import UNPARSABLE, unparsable
 from trustwire.pki.info import describe_certificate
 from trustwire.probe.findings import Check, Findings, Status
 from trustwire.probe.profiles import Profile
@@ -120,7 +121,8 @@ class SessionFacts:
     no_sni: NoSniFacts
     scts: SctFacts
     must_staple: bool | None
-    """The leaf carries OCSP must-staple; None: no certificate."""
+    """The leaf carries OCSP must-staple; None: no certificate, or its extensions cannot be
+    parsed."""
 
     def as_json(self) -> dict[str, Any]:
         sni = self.no_sni
@@ -160,7 +162,8 @@ def judge_sessions(obs: Observations, profile: Profile) -> list[Check]:
     _renegotiation(sessions, facts.renegotiation, profile)
     _resumption(sessions, facts.resumption)
     _early_data(sessions, facts.early_data)
-    _must_staple(cert, facts.must_staple, obs.ocsp_stapled)
+    _must_staple(cert, facts.must_staple, obs.ocsp_stapled,
+                 bool(obs.chain) and unparsable(obs.chain[0]) is not None)
     _no_sni(cert, facts.no_sni, obs.target.server_name)
     _scts(cert, facts.scts)
     return sessions.checks + cert.checks
@@ -246,9 +249,12 @@ def _early_data(out: Findings, facts: EarlyDataFacts) -> None:
                 f"data, but the server rejected ours: {facts.note}")
 
 
-def _must_staple(out: Findings, must_staple: bool | None, stapled: bool | None) -> None:
+def _must_staple(out: Findings, must_staple: bool | None, stapled: bool | None,
+                 malformed: bool) -> None:
     key, title = "cert.must_staple", "OCSP must-staple"
     if must_staple is None:
+        if malformed:
+            out.add(key, title, Status.SKIP, f"not tested: {UNPARSABLE}")
         return
     if not must_staple:
         out.add(key, title, Status.INFO, "the certificate does not require a stapled response")
@@ -279,8 +285,10 @@ def _no_sni(out: Findings, facts: NoSniFacts, name: str) -> None:
         same = {True: "the same certificate as with SNI", False: "a different certificate "
                 "than with SNI", None: "a certificate"}[facts.same_as_sni]
         valid = "valid" if facts.valid_for_name else "not valid"
-        out.add(key, title, Status.INFO, f"they get {same}: {info.subject}, SANs "
-                f"{', '.join(info.sans.describe()) or 'none'}; {valid} for {name}")
+        sans = f"SANs {', '.join(info.sans.describe()) or 'none'}; {valid} for {name}"
+        if unparsable(facts.leaf):
+            sans = UNPARSABLE.replace("the certificate's", "its")
+        out.add(key, title, Status.INFO, f"they get {same}: {info.subject}, {sans}")
 
 
 def _scts(out: Findings, facts: SctFacts) -> None:

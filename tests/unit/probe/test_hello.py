@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 
 from trustwire.probe.hello import (
     ALERT,
+    FLIGHT_BYTES,
+    FLIGHT_ITEMS,
     HANDSHAKE,
     HelloSpec,
     ServerFlight,
@@ -89,3 +91,18 @@ def test_server_flight_never_raises_on_arbitrary_bytes(data: bytes) -> None:
     flight = ServerFlight()
     flight.feed(data)
     _ = flight.server_hello, flight.hello_done, flight.alert
+
+
+def test_server_flight_stops_past_its_byte_and_item_limits() -> None:
+    endless = ServerFlight()
+    endless.feed(record(HANDSHAKE, 0x0303, b"\x02\xff\xff\xff" + bytes(16380)))
+    filler = record(HANDSHAKE, 0x0303, bytes(16384))
+    for _ in range(FLIGHT_BYTES // len(filler) + 2):
+        endless.feed(filler)
+    assert endless.malformed == "more than 1 MiB from the server" and endless.hello_done
+    assert len(endless.buffer) + len(endless._handshake) <= FLIGHT_BYTES
+    tiny = ServerFlight()
+    tiny.feed(record(HANDSHAKE, 0x0303, b"\x00\x00\x00\x00" * 4096))
+    tiny.feed(record(HANDSHAKE, 0x0303, server_hello()))
+    assert tiny.malformed is not None and tiny.malformed.startswith(f"more than {FLIGHT_ITEMS}")
+    assert len(tiny.messages) <= FLIGHT_ITEMS + 1

@@ -8,7 +8,13 @@ import ssl
 import pytest
 
 from tests.conftest import Pki
-from trustwire.probe.messages import HRR_RANDOM, HandshakeLog, parse_server_hello
+from trustwire.probe.messages import (
+    HRR_RANDOM,
+    LOG_BYTES,
+    LOG_MESSAGES,
+    HandshakeLog,
+    parse_server_hello,
+)
 from trustwire.tls import native
 
 
@@ -97,3 +103,19 @@ def test_garbage_does_not_crash_the_log() -> None:
     log.record("read", 22, 11, b"\x0b\x00\x00\x07\x00\x00\x09abc")
     assert log.server_hello() is None
     assert log.chain_and_ocsp() == ([], None)
+
+
+def test_the_log_keeps_at_most_its_limit_of_messages_and_bytes() -> None:
+    log = HandshakeLog()
+    for _ in range(LOG_MESSAGES + 10):
+        log.record("read", 22, 0, b"\x00\x00\x00\x00")
+    assert len(log.received) == LOG_MESSAGES and log.overflowed
+    big = HandshakeLog()
+    certificate = b"\x0b" + (64 << 10).to_bytes(3, "big") + bytes(64 << 10)
+    for _ in range(LOG_BYTES // len(certificate) + 2):
+        big.record("read", 22, 11, certificate)
+    assert big.overflowed and big.size <= LOG_BYTES
+    small = HandshakeLog()
+    small.record("read", 22, 2, b"\x02\x00\x00\x00")
+    small.record("read", 21, 0, b"\x02\x28")
+    assert not small.overflowed and small.alerts == [40]
