@@ -201,6 +201,9 @@ def test_a_sha1_leaf_is_a_signature_finding_not_a_chain_order_one(cli: Cli, chai
     assert check(report, "cert.chain")["status"] == "pass", check(report, "cert.chain")
     signature = check(report, "cert.signature")
     assert signature["status"] == "fail" and "sha1" in signature["detail"].lower()
+    trusted = check(report, "cert.trusted")  # the root is trusted (--ca): the digest is why
+    assert trusted["status"] == "fail" and "you do not trust" not in trusted["detail"]
+    assert "SHA-256" in trusted["fix"], trusted
     assert sum("sha1" in c["detail"].lower() for c in report["checks"]
                if c["status"] == "fail" and c["id"] != "cert.strict") == 1
 

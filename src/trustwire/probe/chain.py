@@ -99,5 +99,9 @@ def explain_untrusted(chain: list[x509.Certificate], code: int | None, why: str 
         return TrustProblem("incomplete", f"incomplete: the intermediate {issuer} is not sent "
                             f"(the certificate names it at {urls[0]}); {against}",
                             "add the missing intermediate to the served chain, after the leaf")
+    if why and any(w in why.lower() for w in ("digest", "md too weak", "key too small", "too weak")):
+        return TrustProblem("other", f"the chain does not verify: {why} ({against})",
+                            "reissue the certificates with SHA-256 (or stronger) signatures "
+                            "and keys of at least 2048 bits (RSA) or P-256")
     return TrustProblem("other", f"the chain does not verify: {why} ({against})",
                         "serve the full chain from a trusted CA (or pass --ca for a private one)")

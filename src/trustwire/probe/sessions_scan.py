@@ -38,7 +38,7 @@ from pathlib import Path
 
 from cryptography import x509
 
-from trustwire.probe.attempt import STALLED, Runner, client_context
+from trustwire.probe.attempt import STALLED, Runner, client_context, watch
 from trustwire.probe.checks import hostname_matches
 from trustwire.probe.connect import ConnectFailed, open_connection, sni_for
 from trustwire.probe.messages import CERTIFICATE, NEW_SESSION_TICKET, SERVER_HELLO, HandshakeLog
@@ -174,7 +174,7 @@ def _handshake(runner: Runner, ctx: ssl.SSLContext, *, sni: bool = True,
         raw.close()
         result.error = _reason(exc)
         return result
-    tls._trustwire_log = result.log  # type: ignore[attr-defined]
+    watch(tls, result.log, time.monotonic() + timeout)  # the log's caps and the deadline
     result.tls = tls
     if early_data:
         result.early_written = native_conn.write_early_data(tls)
@@ -217,7 +217,7 @@ def _close(runner: Runner, handshake: _Handshake) -> None:
     tls = handshake.tls
     if tls is None:
         return
-    tls._trustwire_log = None  # type: ignore[attr-defined]
+    watch(tls, None)
     with contextlib.suppress(OSError, ValueError):
         tls.settimeout(_quiet(runner, handshake))
         tls.unwrap()

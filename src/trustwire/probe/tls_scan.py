@@ -18,7 +18,7 @@ from typing import Any
 from cryptography import x509
 
 from trustwire.errors import Unreachable
-from trustwire.probe.attempt import STALLED, Job, Offer, Runner, client_context
+from trustwire.probe.attempt import OVERFLOWED, STALLED, Job, Offer, Runner, client_context
 from trustwire.probe.checks import VERSION_LABEL
 from trustwire.probe.connect import ConnectFailed, sni_for
 from trustwire.probe.hello import HelloSpec, client_hello
@@ -81,6 +81,9 @@ def check_baseline(runner: Runner) -> None:
     if result.diagnosis is not None and result.diagnosis.reason == "not-tls":
         raise Unreachable(f"{where} does not speak TLS (it answered with something else)",
                           hint="point the probe at the TLS port")
+    if result.error == OVERFLOWED:
+        raise Unreachable(f"{where} {OVERFLOWED} and was cut off",
+                          hint="this is not a TLS server anyone can talk to")
     raise Unreachable(f"{where} closed the connection without a TLS answer "
                       f"({result.error or 'no reason given'})")
 
