@@ -224,7 +224,7 @@ _GRACE = 1.0
 _POLL = 0.02
 """Seconds between looks for a post-handshake ticket (a blocking read would sleep through it)."""
 _MAX_SERVED = 65536
-_TICKET_GRACE = 0.25
+_TICKET_GRACE = 0.1
 """Seconds to watch for a close after a TLS 1.3 ticket (see :func:`_await_verdict`)."""
 
 
