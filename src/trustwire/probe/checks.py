@@ -250,7 +250,7 @@ class _Judge:
         if extra:  # the profile lists the groups it allows: any other is a failure
             self.add("groups.extra", section, "Groups outside the profile", Status.FAIL,
                      f"also accepted: {', '.join(extra)} (the profile allows "
-                     f"{', '.join(self.profile.tls_curves)})",
+                     f"{', '.join(canonical_group(g) for g in self.profile.tls_curves)})",
                      fix=f"offer only {':'.join(self.profile.tls_curves)} (nginx: ssl_ecdh_curve)")
         if untested:
             self.add("groups.untested", section, "Groups not tested", Status.SKIP,
