@@ -8,6 +8,7 @@ every attempt left.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 
@@ -59,3 +60,19 @@ def test_a_server_that_stalls_mid_probe_gets_skips_not_passes(cli: Cli, upstream
     assert "stopped answering" in details["vuln.heartbleed"]
     # once stalled, nothing waits out the timeout again: a whole wave, a check, and change
     assert took < 12, took
+
+
+@pytest.mark.parametrize("served", [3, 10])
+def test_a_server_that_stops_answering_early_never_passes(cli: Cli, upstream: int, served: int) -> None:
+    """After a few answered connections, nothing is known about TLS 1.2/1.3 or the
+    certificate: every check left is a SKIP, which used to add up to PASS (exit 0)."""
+    with tarpit_after(upstream, served=served) as port:
+        result = cli("probe", f"127.0.0.1:{port}", "--timeout", "0.5", "--json")
+    report = json.loads(result.out)
+    assert result.code != 0 and not report["verdict"]["pass"]
+    found = statuses(report)
+    assert found["probe.incomplete"] == "fail"
+    detail = next(c["detail"] for c in report["checks"] if c["id"] == "probe.incomplete")
+    assert "untested, not safe" in detail
+    failed = [k for k, v in found.items() if v == "fail"]
+    assert result.code == (2 if failed == ["probe.incomplete"] else 1), failed

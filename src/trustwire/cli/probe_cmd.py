@@ -10,7 +10,7 @@ from rich.progress import BarColumn, Progress, TextColumn
 
 from trustwire.cli.common import err_console, out_console
 from trustwire.pki.files import atomic_write
-from trustwire.probe.checks import evaluate, verdict
+from trustwire.probe.checks import INCOMPLETE, Status, evaluate, verdict
 from trustwire.probe.collect import ProbeOptions, ProbeTarget, collect
 from trustwire.probe.profiles import load_profile
 from trustwire.probe.report import dumps, render_human, to_json, to_junit, to_sarif
@@ -55,7 +55,8 @@ def probe(target: str, server_name: str | None, starttls: str | None, ca: Path |
     With --starttls PROTO (smtp, imap, pop3, ftp, ldap, postgres, mysql), every connection
     first asks the server to start TLS in that protocol, as testssl -t does.
 
-    Exit 0 when the verdict passes, 1 when it fails, 2 when TARGET could not be probed.
+    Exit 0 when the verdict passes, 1 when it fails, 2 when TARGET could not be probed (or
+    stopped answering partway and nothing that was tested failed).
     """
     if (cert is None) != (key is None):
         raise click.UsageError("give both --cert and --key")
@@ -84,4 +85,7 @@ def probe(target: str, server_name: str | None, starttls: str | None, ca: Path |
         click.echo(dumps(to_json(obs, rules, checks, result)))
     else:
         render_human(out_console(), obs, rules, checks, result)
-    return 0 if result.passed else 1
+    if result.passed:
+        return 0
+    only_incomplete = all(c.id == INCOMPLETE for c in checks if c.status is Status.FAIL)
+    return 2 if only_incomplete else 1  # 2: could not be (fully) probed, nothing else failed

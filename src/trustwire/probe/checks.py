@@ -19,6 +19,7 @@ from trustwire.pki.extensions import UNPARSABLE, find_extension, unparsable
 from trustwire.pki.info import describe_certificate
 from trustwire.pki.lint import Purpose, Severity, lint_certificate
 from trustwire.probe.chain import TrustProblem, explain_untrusted, out_of_order
+from trustwire.probe.completeness import INCOMPLETE, incomplete
 from trustwire.probe.consequences import judge_consequences
 from trustwire.probe.exploits import judge_exploits
 from trustwire.probe.findings import Check, Status, Verdict, verdict
@@ -27,7 +28,8 @@ from trustwire.probe.observations import VALID_FROM_YOUR_CA, Observations
 from trustwire.probe.profiles import Profile
 from trustwire.probe.sessions import judge_sessions
 
-__all__ = ["Check", "Status", "Verdict", "evaluate", "hostname_matches", "verdict", "weaknesses"]
+__all__ = ["INCOMPLETE", "Check", "Status", "Verdict", "evaluate", "hostname_matches", "verdict",
+           "weaknesses"]
 
 
 VERSION_LABEL = {"SSLv2": "SSL 2.0", "SSLv3": "SSL 3.0", "TLSv1": "TLS 1.0", "TLSv1.1": "TLS 1.1",
@@ -564,6 +566,7 @@ def evaluate(obs: Observations, profile: Profile, now: dt.datetime | None = None
     judge.client_auth()
     judge.http()
     judge.checks += judge_consequences(obs)
+    judge.checks += incomplete(obs)
     judge.checks += judge_legacy(obs.legacy)
     judge.checks += judge_exploits(obs.exploits)
     judge.checks += judge_sessions(obs, profile)

@@ -84,5 +84,6 @@ def collect(target: ProbeTarget, options: ProbeOptions,
         scan_sessions(runner, obs)
     finally:
         runner.close()
+    obs.stalled = runner.stalled
     obs.duration = time.monotonic() - started
     return obs

@@ -142,6 +142,8 @@ class LegacyFacts:
     features: Reply | None = None
     unanswered: list[str] = field(default_factory=list)
     """TLS versions whose hand-built hello got no answer at all (timeout, connection failure)."""
+    versions_unknown: list[str] = field(default_factory=list)
+    """TLS versions whose support is unknown (no answer): "not applicable" cannot be said."""
     handshakes: int = 0
 
     @property
@@ -209,8 +211,12 @@ def judge_legacy(facts: LegacyFacts | None) -> list[Check]:
 def _fallback(findings: Findings, facts: LegacyFacts) -> None:
     key, title = "tls.fallback_scsv", "Downgrade protection (TLS_FALLBACK_SCSV)"
     if facts.fallback_versions is None:
-        findings.add(key, title, Status.INFO,
-                     "not applicable: the server accepts a single protocol version")
+        if facts.versions_unknown:
+            findings.add(key, title, Status.SKIP, "not tested: whether the server accepts "
+                         f"{', '.join(_LABEL.get(v, v) for v in facts.versions_unknown)} is unknown")
+        else:
+            findings.add(key, title, Status.INFO,
+                         "not applicable: the server accepts a single protocol version")
         return
     offered, highest = (_LABEL.get(v, v) for v in facts.fallback_versions)
     reply = facts.fallback
@@ -239,7 +245,11 @@ def _features_skip(findings: Findings, facts: LegacyFacts, key: str, title: str,
                    not_applicable: str) -> bool:
     """Add the INFO/SKIP check when the features hello gave no ServerHello; True if it did."""
     if facts.features_version is None:
-        findings.add(key, title, Status.INFO, f"not applicable: {not_applicable}")
+        if facts.versions_unknown:
+            findings.add(key, title, Status.SKIP, "not tested: whether the server accepts "
+                         f"{', '.join(_LABEL.get(v, v) for v in facts.versions_unknown)} is unknown")
+        else:
+            findings.add(key, title, Status.INFO, f"not applicable: {not_applicable}")
         return True
     reply = facts.features
     if reply is None or reply.outcome is not Outcome.HELLO:

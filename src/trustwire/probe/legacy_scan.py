@@ -186,6 +186,8 @@ def scan_legacy(runner: Runner, obs: Observations) -> None:
         _submit_dependent(second, runner, local, facts, versions, skip=planned)
         _collect(second, facts)
     _fold(obs, facts, local)
+    facts.versions_unknown = [v for v in ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+                              if obs.versions.get(v) is not None and obs.versions[v].accepted is None]
     obs.legacy = facts
 
 

@@ -78,6 +78,8 @@ class Observations:
     http_error: str | None = None
     redirect: tuple[int | None, str | None] | None = None
     untested: list[tuple[str, str]] = field(default_factory=list)
+    stalled: bool = False
+    """The server stopped answering partway through: what came after was not tested."""
     legacy: LegacyFacts | None = None
     """What hand-built hellos found (SSL 2.0/3.0, suites OpenSSL lacks, SCSV, EMS...)."""
     exploits: ExploitFacts | None = None

@@ -259,3 +259,15 @@ def test_groups_that_got_no_answer_are_not_tested_not_refused() -> None:
     assert "no answer within 5s" in by_id(checks, "groups.untested").detail
     obs.groups = {"x25519": Support(False), "secp256r1": Support(False)}
     assert by_id(evaluate(obs, INTERMEDIATE, now=NOW), "groups.profile").status is Status.FAIL
+
+
+def test_an_incomplete_audit_never_passes() -> None:
+    obs = good()
+    assert "probe.incomplete" not in {c.id for c in evaluate(obs, INTERMEDIATE, now=NOW)}
+    obs.versions = {v: Support(None, "no answer within 1 s") for v in obs.versions}
+    obs.chain_untested = "no answer within 1 s"
+    obs.stalled = True
+    checks = evaluate(obs, INTERMEDIATE, now=NOW)
+    found = by_id(checks, "probe.incomplete")
+    assert found.status is Status.FAIL and "which TLS versions" in found.detail
+    assert "its certificate" in found.detail and not verdict(checks).passed

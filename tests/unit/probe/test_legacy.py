@@ -184,3 +184,17 @@ def test_failures_reach_json_sarif_and_junit() -> None:
                                        for r in sarif["runs"][0]["results"]]
     suite = ET.fromstring(to_junit(obs, INTERMEDIATE, checks))
     assert "vuln.crime" in [f.get("type") for f in suite.findall("testcase/failure")]
+
+
+def test_not_applicable_is_never_said_from_unknown_versions() -> None:
+    """A server that stopped answering: TLS 1.2/1.3 unknown is not 'single version' or
+    'only TLS 1.3' (second review)."""
+    from trustwire.probe.legacy import LegacyFacts, judge_legacy
+    facts = LegacyFacts(versions_unknown=["TLSv1.2", "TLSv1.3"])
+    checks = {c.id: c for c in judge_legacy(facts)}
+    for key in ("tls.fallback_scsv", "tls.secure_renegotiation", "tls.extended_master_secret",
+                "vuln.crime"):
+        assert checks[key].status.value == "skip", (key, checks[key])
+        assert "unknown" in checks[key].detail
+    known = {c.id: c for c in judge_legacy(LegacyFacts())}
+    assert known["tls.fallback_scsv"].status.value == "info"  # one version, known: n/a
