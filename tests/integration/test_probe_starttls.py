@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from tests.conftest import CliResult, Pki
 from tests.starttls_servers import RESPONDER_PROTOCOLS, StarttlsServer
+from tests.tarpit import tarpit_after
 from trustwire.probe.hello import HelloSpec, client_hello
 from trustwire.probe.raw import exchange_hello
 from trustwire.probe.target import ProbeTarget
@@ -89,28 +88,8 @@ def test_a_hand_built_hello_goes_through_the_dialogue(pki: Pki) -> None:
 def silent_port() -> Iterator[int]:
     """A port that accepts connections and never says a word (an implicit-TLS server waiting
     for a ClientHello looks like this to a STARTTLS client)."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                accepted.append(listener.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join(5)
-        for sock in accepted:
-            sock.close()
-        listener.close()
+    with tarpit_after(0, served=0) as port:  # serves none: no upstream is ever dialled
+        yield port
 
 
 def test_a_silent_server_costs_one_timeout(cli: Cli, silent_port: int) -> None:

@@ -35,8 +35,8 @@ from typing import Any, TypedDict
 
 from trustwire.errors import Diagnosis
 from trustwire.probe.connect import ConnectFailed, open_connection, sni_for
-from trustwire.probe.http_answer import response_complete
 from trustwire.probe.messages import HandshakeLog, ServerHello
+from trustwire.probe.reading import read_response
 from trustwire.probe.target import ProbeOptions, ProbeTarget
 from trustwire.tls import native
 from trustwire.tls.diagnose import diagnose
@@ -223,7 +223,6 @@ _GRACE = 1.0
 """Seconds the watchdog gives the verdict wait past its own deadline."""
 _POLL = 0.02
 """Seconds between looks for a post-handshake ticket (a blocking read would sleep through it)."""
-_MAX_SERVED = 65536
 _TICKET_GRACE = 0.1
 """Seconds to watch for a close after a TLS 1.3 ticket (see :func:`_await_verdict`)."""
 
@@ -234,19 +233,10 @@ def _await_verdict(tls: ssl.SSLSocket, result: Attempt, timeout: float,
         return  # no certificate asked for, none to refuse: a silent server (SMTP) costs no wait
     if send is not None:
         tls.sendall(send)
-        deadline = time.monotonic() + timeout
-        while len(result.served) < _MAX_SERVED and not response_complete(result.served):
-            tls.settimeout(max(0.01, deadline - time.monotonic()))
-            try:
-                data = tls.recv(65536)
-            except TimeoutError:
-                if result.served:
-                    break  # an answer that does not say where it ends
-                raise
-            if not data:
-                result.ended = True
-                break
-            result.served += data
+        result.served, ending = read_response(tls, time.monotonic() + timeout)
+        result.ended = ending == "closed"
+        if ending == "timeout" and not result.served:
+            raise TimeoutError  # no answer at all (an answer without an end is kept)
         return
     # The longest wait trustwire's clients allow, not their RTT-scaled one: a client may
     # proceed early and learn of a late refusal on its first read, but a probe that stops

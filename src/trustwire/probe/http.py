@@ -20,20 +20,16 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass
-from typing import Literal
 
 from trustwire.probe.attempt import Runner, client_context, cut_short, watch
 from trustwire.probe.connect import ConnectFailed, open_connection
-from trustwire.probe.http_answer import HttpAnswer, parse_response, response_complete
+from trustwire.probe.http_answer import HttpAnswer, parse_response
 from trustwire.probe.messages import HandshakeLog
 from trustwire.probe.observations import Observations
+from trustwire.probe.reading import MAX_ANSWER, read_response
 from trustwire.probe.target import ProbeTarget
 
 __all__ = ["MAX_ANSWER", "NoAnswer", "check_http", "http_request", "read_answer"]
-
-MAX_ANSWER = 65536
-"""Most bytes read of an answer: the headers the probe judges fit many times over."""
-
 
 def http_request(target: ProbeTarget, *, compressed: bool = False) -> bytes:
     """The raw GET the probe sends where a handshake must be followed by a request; with
@@ -53,9 +49,6 @@ class NoAnswer(Exception):
         return self.reason
 
 
-_Ending = Literal["closed", "full", "timeout"]
-
-
 def read_answer(sock: socket.socket, deadline: float) -> HttpAnswer:
     """Read an HTTP answer from ``sock`` until it is complete, the server closes, it reaches
     :data:`MAX_ANSWER` bytes or ``deadline`` (``time.monotonic()``) passes, and parse it. A
@@ -65,23 +58,7 @@ def read_answer(sock: socket.socket, deadline: float) -> HttpAnswer:
         NoAnswer: the headers did not all come, or are not HTTP.
         OSError: the connection failed (``ssl.SSLError`` over TLS).
     """
-    data = b""
-    ending: _Ending = "full"  # unless a break below says otherwise
-    while not response_complete(data) and len(data) < MAX_ANSWER:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            ending = "timeout"
-            break
-        sock.settimeout(left)
-        try:
-            chunk = sock.recv(MAX_ANSWER - len(data))
-        except TimeoutError:
-            ending = "timeout"
-            break
-        if not chunk:
-            ending = "closed"
-            break
-        data += chunk
+    data, ending = read_response(sock, deadline)
     answer = parse_response(data) if b"\r\n\r\n" in data else None
     if answer is not None:
         return answer
