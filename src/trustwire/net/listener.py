@@ -1,7 +1,7 @@
 """What every trustwire listener shares: accepting, limits, the sweep, shutdown.
 
 Theory of operation: ``loop.create_server`` accepts TCP connections (uvloop
-when installed); a subclass's ``_protocol()`` makes the session and returns
+when installed); a subclass's ``make_protocol()`` makes the session and returns
 its asyncio protocol. One repeating timer per listener (the *sweep*, every
 ``sweep_interval`` seconds; tests call :meth:`Listener.sweep` themselves with
 their own clock) enforces handshake and idle timeouts, re-judges sessions whose
@@ -125,7 +125,7 @@ class Listener:
         observer: where events go (the audit log), or None.
         sweep_interval: seconds between sweeps (timeouts, expiries, flushing).
 
-    Subclasses implement ``_protocol()``: make a session, ``track`` it, and return
+    Subclasses implement ``make_protocol()``: make a session, ``track`` it, and return
     the asyncio protocol for its transport.
     """
 
@@ -190,7 +190,7 @@ class Listener:
 
     # -- accepting ------------------------------------------------------------------------------
 
-    def _protocol(self) -> asyncio.BaseProtocol:
+    def make_protocol(self) -> asyncio.BaseProtocol:
         raise NotImplementedError
 
     def _accept(self) -> asyncio.BaseProtocol:
@@ -200,7 +200,7 @@ class Listener:
                           else "shutting down")
             return _Refuser()
         self.stats.accepted += 1
-        return self._protocol()
+        return self.make_protocol()
 
     def track(self, session: Session) -> None:
         self.sessions.add(session)

@@ -120,7 +120,7 @@ class Server(Listener):
         self.reloader = (Reloader(self, source, keep_sessions=keep_revoked_sessions)
                          if source is not None else None)
 
-    def _protocol(self) -> asyncio.BaseProtocol:
+    def make_protocol(self) -> asyncio.BaseProtocol:
         session = (ReplySession(self, self._responder) if self._responder is not None
                    else Connection(self, self._stream))  # type: ignore[arg-type]
         self.track(session)

@@ -125,7 +125,7 @@ class TunnelServer(_Reloadable):
         self.reloader = (Reloader(self, source, keep_sessions=keep_revoked_sessions)
                          if source is not None else None)
 
-    def _protocol(self) -> asyncio.BaseProtocol:
+    def make_protocol(self) -> asyncio.BaseProtocol:
         session = _TunnelIn(self)
         self.track(session)
         return session.tls
@@ -227,7 +227,7 @@ class TunnelClient(_Reloadable):
         self.server_name = (tls.server_name or target.host or "").strip("[]")
         self.reloader = Reloader(self, source, keep_sessions=keep_revoked_sessions)
 
-    def _protocol(self) -> asyncio.BaseProtocol:
+    def make_protocol(self) -> asyncio.BaseProtocol:
         session = _TunnelOut(self)
         self.track(session)
         return Plain(session)
