@@ -22,6 +22,7 @@ class PeerIdentity:
     """
 
     common_name: str | None
+    """The subject's CN; None when it has none, or several (ambiguous: no CN rule matches)."""
     organizational_units: tuple[str, ...]
     dns: tuple[str, ...]
     ips: tuple[str, ...]
@@ -74,7 +75,9 @@ def _parse(der: bytes) -> PeerIdentity:
     cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     ous = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
     return PeerIdentity(
-        common_name=str(cns[0].value) if cns else None,
+        # Several CNs are ambiguous (Go takes the last, we would take the first): such a
+        # subject has no CN here, so no CN rule can match it.
+        common_name=str(cns[0].value) if len(cns) == 1 else None,
         organizational_units=tuple(str(o.value) for o in ous),
         dns=dns, ips=ips, uris=uris,
         serial=cert.serial_number,

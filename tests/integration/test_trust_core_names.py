@@ -38,15 +38,18 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         yield running, home
 
 
-def mint(home: Home, where: Path, cn: str, uris: tuple[str, ...] = ()) -> ssl.SSLContext:
-    """A client certificate with exactly these names, signed by the home's CA."""
+def mint(home: Home, where: Path, cn: str | tuple[str, ...],
+         uris: tuple[str, ...] = ()) -> ssl.SSLContext:
+    """A client certificate with exactly these names (several CNs: a tuple), signed by
+    the home's CA."""
     ca_cert = x509.load_pem_x509_certificate(home.ca_cert_path.read_bytes())
     ca_key = serialization.load_pem_private_key(home.ca_key_path.read_bytes(), None)
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
     builder = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, one)
+                                 for one in ((cn,) if isinstance(cn, str) else cn)]))
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -87,6 +90,7 @@ def test_the_allowed_names_get_in(server: tuple[Flavor, Home], tmp_path: Path, c
     ("alice\x00.evil", ()), ("\uff41lice", ()),         # fullwidth a (NFKC folds it to "alice")
     ("alic\u0435", ()),                                 # Cyrillic e
     ("alice\u200b", ()),                                # zero-width space
+    (("alice", "mallory"), ()), (("mallory", "alice"), ()),  # which CN? neither
     ("a\u0301lice", ()),                                # a combining accent
     ("nobody", ("spiffe://td/ns/..",)), ("nobody", ("spiffe://td/ns/.",)),
     ("nobody", ("spiffe://td/ns/a/../web",)), ("nobody", ("spiffe://td/ns//web",)),
@@ -98,8 +102,8 @@ def test_the_allowed_names_get_in(server: tuple[Flavor, Home], tmp_path: Path, c
     ("nobody", ("https://td/ns/web",)),
 ])
 def test_lookalike_names_are_refused_in_the_handshake(server: tuple[Flavor, Home],
-                                                      tmp_path: Path, cn: str,
-                                                      uris: tuple[str, ...]) -> None:
+                                                      tmp_path: Path,
+                                                      cn: str | tuple[str, ...], uris: tuple[str, ...]) -> None:
     running, home = server
     ctx = mint(home, tmp_path, cn, uris)
     with pytest.raises((ssl.SSLError, OSError)) as refused:
