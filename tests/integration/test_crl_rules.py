@@ -12,10 +12,10 @@ from cryptography.hazmat.primitives import serialization
 
 from tests.trust import FLAVORS, flavor, frame, read_frame, trust_home
 from trustwire.client import connect
-from trustwire.errors import AccessDenied, HandshakeError, StreamError
+from trustwire.errors import AccessDenied, HandshakeError, StoreError, StreamError
 from trustwire.pki.crl import build_crl, crl_number
 from trustwire.pki.store import Home
-from trustwire.tls.context import ClientTLS
+from trustwire.tls.context import ClientTLS, ServerTLS
 
 
 @pytest.mark.parametrize("kind", FLAVORS)
@@ -114,3 +114,43 @@ def test_an_expired_crl_is_refused_at_start_and_at_reload(tmp_path: Path) -> Non
                 ctx.wrap_socket(raw, server_hostname="localhost") as tls:
             tls.sendall(frame(b"ok"))
             assert read_frame(tls) == b"OK"  # the previous, valid CRL is still in force
+
+
+@pytest.mark.parametrize("kind", FLAVORS)
+def test_a_missing_home_crl_stops_the_start(tmp_path: Path, kind: str) -> None:
+    """Third review: a home whose ca/crl.pem was removed used to serve with revocation off
+    (a revoked client got in, and `cert revoke` later wrote a CRL nobody loaded)."""
+    home = trust_home(tmp_path)
+    home.revoke("alice")
+    home.crl_path.unlink()
+    with pytest.raises(AssertionError, match="crl.pem is missing, so revoked certificates "
+                       "would be admitted"), flavor(kind, home):
+        pass
+    with pytest.raises(StoreError, match="CRL .* is missing"):
+        ServerTLS.from_identity(home, "server")
+    with pytest.raises(StoreError, match="CRL .* is missing"):
+        ClientTLS.from_identity(home, "bob")  # a client checks the server against it too
+    ServerTLS.from_identity(home, "server", client_auth=False)  # plain TLS: no CRL needed
+
+
+@pytest.mark.parametrize("kind", FLAVORS)
+def test_a_crl_removed_while_running_keeps_the_revocations(tmp_path: Path, kind: str) -> None:
+    home = trust_home(tmp_path)
+    with flavor(kind, home) as server:
+        home.revoke("alice")
+        server.wait_for("reloaded")
+        home.crl_path.unlink()
+        server.wait_for("failed, keeping the previous certificates")  # and says why:
+        assert "crl.pem" in server.run.said().rsplit("failed, keeping", 1)[1]
+        with pytest.raises(HandshakeError) as info:
+            connect("127.0.0.1", server.port, tls=without_crl_file(home, "alice"))
+        assert info.value.diagnosis.reason == "revoked"
+        with connect("127.0.0.1", server.port, tls=without_crl_file(home, "bob")) as bob:
+            assert bob.request(b"hi") == b"HI"
+        home.regenerate_crl()  # a fresh CRL (alice still in it) is loaded again
+        server.wait_for("reloaded", count=2)
+
+
+def without_crl_file(home: Home, name: str) -> ClientTLS:
+    """A client from the home's files, not checking the server against the (missing) CRL."""
+    return ClientTLS(ca=home.ca_cert_path, cert=home.cert_path(name), key=home.key_path(name))

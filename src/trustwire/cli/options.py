@@ -108,9 +108,10 @@ class IdentityFlags:
         client_auth = not self.no_client_auth
         profile = Profile(self.profile)
         if self.identity:
-            files = home.identity(self.identity, server=True)
+            files = home.identity(self.identity, server=True,
+                                  crl=client_auth and self.crl is None)
             return ServerTLS(cert=files.cert, key=files.key, ca=self.ca or files.ca,
-                             crl=self.crl or (files.crl if client_auth else None),
+                             crl=self.crl or files.crl,
                              client_auth=client_auth, profile=profile, keylog_filename=_keylog())
         if not (self.cert and self.key):
             raise click.UsageError("give --identity NAME, or --cert FILE and --key FILE")
@@ -124,7 +125,7 @@ class IdentityFlags:
         self._check_sources()
         profile = Profile(self.profile)
         if self.identity:
-            files = home.identity(self.identity)
+            files = home.identity(self.identity, crl=self.crl is None)
             return ClientTLS(ca=self.ca or files.ca, cert=files.cert, key=files.key,
                              crl=self.crl or files.crl, server_name=server_name,
                              profile=profile, keylog_filename=_keylog())

@@ -249,7 +249,8 @@ class TrustSource:
         now = dt.datetime.now(dt.UTC)
         try:
             if self.home is not None and self.identity is not None:
-                self.home.identity(self.identity)  # the home is still safe to read from
+                # The home is still safe to read from, and its CRL still there if used.
+                self.home.identity(self.identity, crl=tls.crl == self.home.crl_path)
             context = tls.context()
             policy = self.current_policy()
         except TrustwireError as exc:

@@ -137,7 +137,7 @@ def pkcs12_bytes(
             (a certificate signed from a CSR has its key where the CSR was made).
     """
     _check_passphrase(passphrase)
-    files = home.identity(name)
+    files = home.identity(name, crl=False)  # a PKCS#12 file holds no CRL
     try:
         chain_pem = files.cert.read_bytes()
         key_pem = files.key.read_bytes()

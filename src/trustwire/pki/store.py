@@ -211,12 +211,15 @@ class Home:
         self._require_ca()
         return Inventory(self.index_path, read_only=read_only)
 
-    def identity(self, name: str, *, server: bool = False) -> IdentityFiles:
+    def identity(self, name: str, *, server: bool = False, crl: bool = True) -> IdentityFiles:
         """Files for ``--identity NAME`` (``server``: wanted by a server, which the hint
-        for a missing one follows).
+        for a missing one follows; ``crl``: revocation will be checked, so the home's CRL
+        must be there).
 
         Raises:
-            CANotFound, CertificateNotFound, KeyFileError
+            CANotFound, CertificateNotFound, KeyFileError, StoreError (``crl`` and the
+            home's CRL is missing: ``init_ca`` writes one, so it was removed, and without
+            it every revoked certificate would be admitted)
         """
         self._require_ca()
         cert, key = self.cert_path(name), self.key_path(name)
@@ -233,10 +236,14 @@ class Home:
             )
         check_owned(cert)
         check_owned(key, secret=True)
-        return IdentityFiles(
-            cert=cert, key=key, ca=self.ca_cert_path,
-            crl=self.crl_path if self.crl_path.exists() else None,
-        )
+        if crl and not self.crl_path.exists():
+            raise StoreError(
+                f"the CA's CRL {self.crl_path} is missing, so revoked certificates would be "
+                "admitted",
+                hint="write a fresh one with `trustwire ca crl`",
+            )
+        return IdentityFiles(cert=cert, key=key, ca=self.ca_cert_path,
+                             crl=self.crl_path if crl else None)
 
     def find(self, inventory: Inventory, target: str, *, newest: bool = False) -> Record:
         """The certificate NAME refers to, or the one with serial ``target``.

@@ -230,11 +230,11 @@ class ServerTLS:
 
         Raises:
             CANotFound, CertificateNotFound, KeyFileError
-            StoreError: the home is unsafe.
+            StoreError: the home is unsafe, or its CRL is missing.
         """
-        files = (home if isinstance(home, Home) else Home(home)).identity(name)
+        files = (home if isinstance(home, Home) else Home(home)).identity(name, crl=client_auth)
         return cls(cert=files.cert, key=files.key, ca=files.ca,
-                   crl=files.crl if client_auth else None, client_auth=client_auth,
+                   crl=files.crl, client_auth=client_auth,
                    profile=profile, minimum_version=minimum_version,
                    maximum_version=maximum_version, keylog_filename=keylog_filename)
 
@@ -310,7 +310,7 @@ class ClientTLS:
 
         Raises:
             CANotFound, CertificateNotFound, KeyFileError
-            StoreError: the home is unsafe.
+            StoreError: the home is unsafe, or its CRL is missing.
         """
         files = (home if isinstance(home, Home) else Home(home)).identity(name)
         return cls(ca=files.ca, cert=files.cert, key=files.key, crl=files.crl,
