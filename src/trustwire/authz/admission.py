@@ -10,8 +10,10 @@ the context the handshake started on; ``admit`` checks what can change while a
 process runs, in this order:
 
 1. a certificate is there, when one is required;
-2. the CRL in force is not past its nextUpdate (fail closed: an expired CRL
-   admits nobody, since a revocation issued since then would go unseen);
+2. when revocation is checked, a CRL from the certificate's issuer is in force
+   and not past its nextUpdate (fail closed: without it, or with an expired
+   one, a revocation would go unseen). This is OpenSSL's own rule for full
+   handshakes (``VERIFY_CRL_CHECK_LEAF``), taken on every other path too;
 3. the certificate is inside its validity period (a resumed session or a
    long-lived connection can outlive it);
 4. the CA it was verified against is still trusted (the CA bundle changed);
@@ -42,10 +44,18 @@ class TrustState:
     anchors: Mapping[str, str] = field(default_factory=dict)
     """Trusted CA certificates: SHA-256 fingerprint -> subject (RFC 4514). Empty when
     unknown (a ready-made SSLContext): the CA check is then OpenSSL's alone."""
-    crl_next_update: dt.datetime | None = None
-    """When the CRL in force expires (None: no CRL, or one without nextUpdate)."""
+    crls: Mapping[str, dt.datetime | None] | None = None
+    """The CRLs in force, when revocation is checked: issuer (RFC 4514) -> nextUpdate
+    (None: none given). A certificate whose issuer has no CRL here is refused. None:
+    revocation is not checked (no CRL file)."""
     peer_required: bool = True
     """A peer without a certificate is refused (mutual TLS)."""
+
+    @property
+    def crl_next_update(self) -> dt.datetime | None:
+        """When the first CRL in force expires (None: no CRL, or none with a nextUpdate)."""
+        ends = [end for end in (self.crls or {}).values() if end is not None]
+        return min(ends) if ends else None
 
     def candidates(self, peer: PeerIdentity) -> frozenset[str]:
         """The anchors ``peer`` may have been verified against, when the verification
@@ -78,11 +88,17 @@ def admit(peer: PeerIdentity | None, trust: TrustState, *, now: dt.datetime,
         return ADMITTED_OPEN if trust.policy.is_open() else Decision(
             False, "no certificate was presented and the access policy needs one", "policy")
     who = describe_peer(peer)
-    if trust.crl_next_update is not None and now > trust.crl_next_update:
-        return Decision(False, "revocation cannot be checked: the CRL in force has expired",
-                        "crl-expired",
-                        f"the CRL expired at {trust.crl_next_update.isoformat()}; refresh it "
-                        "with `trustwire ca crl`")
+    if trust.crls is not None:
+        if peer.issuer not in trust.crls:
+            return Decision(False, "revocation cannot be checked: no CRL from the issuer of the "
+                            f"certificate of {who} is in force", "crl-missing",
+                            f"no CRL from {peer.issuer} in the CRL file; add that CA's CRL")
+        ends = trust.crls[peer.issuer]
+        if ends is not None and now > ends:
+            return Decision(False, "revocation cannot be checked: the CRL in force has expired",
+                            "crl-expired",
+                            f"the CRL from {peer.issuer} expired at {ends.isoformat()}; "
+                            "refresh it with `trustwire ca crl`")
     if now > peer.not_after:
         return Decision(False, f"the certificate of {who} expired at "
                         f"{peer.not_after:%Y-%m-%d %H:%M} UTC", "expired")

@@ -65,8 +65,8 @@ class Decision:
     allowed: bool
     reason: str
     code: str = "allowed"
-    """Stable code: allowed, policy, revoked, expired, not-yet-valid, crl-expired,
-    untrusted-ca, no-certificate."""
+    """Stable code: allowed, policy, revoked, expired, not-yet-valid, crl-missing,
+    crl-expired, crl-not-yet-valid, untrusted-ca, no-certificate."""
     detail: str = ""
 
     @property

@@ -56,6 +56,7 @@ ALERT_CODES: dict[str, int] = {
     "expired": native.X509_V_ERR_CERT_HAS_EXPIRED,
     "not-yet-valid": native.X509_V_ERR_CERT_NOT_YET_VALID,
     "untrusted-ca": native.X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
+    "crl-missing": native.X509_V_ERR_UNSPECIFIED,
     "crl-expired": native.X509_V_ERR_UNSPECIFIED,
     "crl-not-yet-valid": native.X509_V_ERR_UNSPECIFIED,
     "policy": native.X509_V_ERR_POLICY_REFUSED,
@@ -64,6 +65,9 @@ ALERT_CODES: dict[str, int] = {
 """The X509 error a refusal is reported with, and so (through OpenSSL) the TLS alert."""
 
 _STALE_CRL = {
+    native.X509_V_ERR_UNABLE_TO_GET_CRL: Decision(
+        False, "revocation cannot be checked: no CRL from the certificate's issuer is in "
+        "force", "crl-missing", "add that CA's CRL to the CRL file"),
     native.X509_V_ERR_CRL_HAS_EXPIRED: Decision(
         False, "revocation cannot be checked: the CRL in force has expired", "crl-expired",
         "refresh it with `trustwire ca crl`"),
@@ -166,8 +170,8 @@ class Gate:
         if error:
             stale = _STALE_CRL.get(error)
             if stale is not None:
-                # OpenSSL would say "certificate expired" or "bad certificate": untrue, the
-                # peer's certificate is fine; this side's CRL is not.
+                # OpenSSL would say "certificate expired", "bad certificate" or "unknown
+                # CA": untrue, the peer's certificate is fine; this side's CRL is not.
                 self._local.denial = Denial(
                     PeerIdentity.from_der(leaf) if leaf is not None else None, stale,
                     verified=False)

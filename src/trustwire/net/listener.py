@@ -157,7 +157,8 @@ class Listener:
         self._sweeper: asyncio.TimerHandle | None = None
         self._closed: asyncio.Event | None = None
         self._accepted_at_sweep = 0
-        self._crl_expiry_seen = False
+        self._crl_expiry_seen: set[str] = set()
+        """Issuers whose CRL's expiry this material has already acted on."""
         self.apply(material)
 
     # -- trust ----------------------------------------------------------------------------------
@@ -175,7 +176,7 @@ class Listener:
         self.gate.update(material.trust)
         self.context = material.context
         self.material = material
-        self._crl_expiry_seen = False
+        self._crl_expiry_seen = set()
 
     def rejudge(self, at: float | None = None) -> int:
         """Ask the gate about every open session; cut those it no longer admits.
@@ -294,15 +295,8 @@ class Listener:
         now = time.monotonic() if now is None else now
         wall = time.time() if wall is None else wall
         expires = self.gate.trust.crl_next_update
-        if expires is not None and not self._crl_expiry_seen and wall > expires.timestamp():
-            self._crl_expiry_seen = True
-            cut = self.rejudge(at=wall)
-            if self.observer is not None:
-                self.observer.crl_expired(expires.isoformat(), cut)
-            if self.say is not None:
-                self.say(f"the CRL in force expired at {expires:%Y-%m-%d %H:%M:%S} UTC: every "
-                         f"client is refused until a fresh one is loaded ({cut} session(s) cut; "
-                         "`trustwire ca crl` writes one)")
+        if expires is not None and wall > expires.timestamp():
+            self._crls_expired(wall)
         for session in list(self.sessions):
             session.check(now, wall)
         if self._refusal_counts:
@@ -312,6 +306,21 @@ class Listener:
         if self.stats.accepted != self._accepted_at_sweep:
             self._accepted_at_sweep = self.stats.accepted
             release_free_memory()
+
+    def _crls_expired(self, wall: float) -> None:
+        """A CRL ran out: its issuer's certificates are refused (fail closed) until a fresh
+        one is loaded; re-judge everyone once per CRL."""
+        for issuer, end in (self.gate.trust.crls or {}).items():
+            if end is None or wall <= end.timestamp() or issuer in self._crl_expiry_seen:
+                continue
+            self._crl_expiry_seen.add(issuer)
+            cut = self.rejudge(at=wall)
+            if self.observer is not None:
+                self.observer.crl_expired(end.isoformat(), cut)
+            if self.say is not None:
+                self.say(f"the CRL from {issuer} expired at {end:%Y-%m-%d %H:%M:%S} UTC: the "
+                         "certificates it issued are refused until a fresh one is loaded "
+                         f"({cut} session(s) cut; `trustwire ca crl` writes one)")
 
     async def close(self, grace: float | None = None) -> None:
         """Stop accepting, let sessions finish within ``grace`` seconds, then cut the rest."""

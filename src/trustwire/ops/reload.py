@@ -8,9 +8,11 @@ is swapped:
 * a server certificate chain verifies strictly against the CA, with the right
   key usage: a handshake over memory BIOs between the new context and a client
   that trusts only that CA;
-* every CRL in the file (one per CA of a bundle) is signed by a CA in the chain
-  or the CA file, is neither past its nextUpdate nor issued in the future, and
-  is not older than the CRL in force from the same CA (a higher CRL number, or
+* every CRL in the file (one per CA of a bundle) from a CA in the chain or the CA
+  file is signed by it and is neither past its nextUpdate nor issued in the
+  future; a CRL from another issuer (an intermediate clients send) counts as
+  well, though its signature is OpenSSL's to check at each handshake; none is
+  older than the CRL in force from the same issuer (a higher CRL number, or
   for CRLs without numbers a later thisUpdate): copying an old, validly signed
   CRL over the current one would un-revoke certificates;
 * the policy file parses.
@@ -73,19 +75,27 @@ CLOCK_SKEW = dt.timedelta(minutes=5)
 
 def _load_crls(path: Path, issuers: list[x509.Certificate], now: dt.datetime,
                ) -> tuple[list[x509.CertificateRevocationList], bytes]:
-    """Every CRL in the file from one of our CAs (a CA bundle needs one per CA), each
-    checked. A CRL from a CA we do not trust (any more) is ignored: it can only revoke
-    certificates we refuse anyway, and refusing the reload would keep a removed CA.
+    """Every CRL in the file, each checked as far as it can be here.
+
+    A CRL from one of our CAs (the chain or the CA file; a bundle needs one per CA) must
+    be signed by it and be neither expired nor issued in the future. A CRL from another
+    issuer is one OpenSSL will use all the same: an intermediate that clients send with
+    their certificate (it checks that CRL's signature against the intermediate at each
+    handshake), or a CA just removed from the bundle. It counts too (revocations,
+    rollback, expiry for that issuer's certificates); only its signature cannot be
+    checked here, and an expired one is kept (it refuses only its own issuer's
+    certificates, which a removed CA's are anyway).
 
     Raises:
         ReloadError: unreadable, no CRL from our CAs, one with a bad signature, expired,
-            issued in the future, or two from the same CA.
+            issued in the future, or two from the same issuer.
     """
     data = _read(path, "the CRL")
     blocks = _CRL_BLOCK.findall(data)
     if not blocks:
         raise ReloadError(f"{path} is not a valid PEM CRL")
     crls: list[x509.CertificateRevocationList] = []
+    ours = 0
     others: list[str] = []
     for block in blocks:
         try:
@@ -93,10 +103,20 @@ def _load_crls(path: Path, issuers: list[x509.Certificate], now: dt.datetime,
         except ValueError as exc:
             raise ReloadError(f"{path} holds a CRL that is not valid PEM") from exc
         name = crl.issuer.rfc4514_string()
+        if any(other.issuer == crl.issuer for other in crls):
+            raise ReloadError(f"{path} holds two CRLs from {name}: which one is in force?",
+                              hint="keep only the newest one per CA")
+        if crl.last_update_utc > now + CLOCK_SKEW:
+            raise ReloadError(f"the CRL {path} (from {name}) is not valid before "
+                              f"{crl.last_update_utc:%Y-%m-%d %H:%M} UTC: a clock is wrong, "
+                              "and every client would be refused",
+                              hint="check the clocks of this host and the CA (timedatectl status)")
+        crls.append(crl)
         issuer = next((c for c in issuers if c.subject == crl.issuer), None)
         if issuer is None:
             others.append(name)
             continue
+        ours += 1
         if not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
             raise ReloadError(f"the CRL {path} from {name} is not signed by that CA's key",
                               hint="regenerate it with `trustwire ca crl`")
@@ -104,16 +124,7 @@ def _load_crls(path: Path, issuers: list[x509.Certificate], now: dt.datetime,
             raise ReloadError(f"the CRL {path} (from {name}) expired on "
                               f"{crl.next_update_utc:%Y-%m-%d %H:%M} UTC; every client would be "
                               "refused", hint="regenerate it with `trustwire ca crl`")
-        if crl.last_update_utc > now + CLOCK_SKEW:
-            raise ReloadError(f"the CRL {path} (from {name}) is not valid before "
-                              f"{crl.last_update_utc:%Y-%m-%d %H:%M} UTC: a clock is wrong, "
-                              "and every client would be refused",
-                              hint="check the clocks of this host and the CA (timedatectl status)")
-        if any(other.issuer == crl.issuer for other in crls):
-            raise ReloadError(f"{path} holds two CRLs from {name}: which one is in force?",
-                              hint="keep only the newest one per CA")
-        crls.append(crl)
-    if not crls:
+    if not ours:
         raise ReloadError(f"the CRL {path} is not signed by this CA (it names "
                           f"{', '.join(others)})")
     return crls, data
@@ -275,12 +286,11 @@ class TrustSource:
                 revoked.update((facts.issuer, entry.serial_number) for entry in crl)
             if current is not None:
                 _check_none_dropped(current, crls, chain + anchors_certs, tls.crl)
-        next_updates = [c.next_update for c in crls if c.next_update is not None]
         anchors = {hashlib.sha256(c.public_bytes(serialization.Encoding.DER)).hexdigest():
                    c.subject.rfc4514_string() for c in anchors_certs}
         peer_required = tls.client_auth if isinstance(tls, ServerTLS) else True
         trust = TrustState(policy=policy, revoked=frozenset(revoked), anchors=anchors,
-                           crl_next_update=min(next_updates) if next_updates else None,
+                           crls={c.issuer: c.next_update for c in crls} if tls.crl else None,
                            peer_required=peer_required)
         epoch = hashlib.sha256(len(ca_bytes).to_bytes(8, "big") + ca_bytes + crl_bytes).digest()
         files = tuple(p for p in (tls.cert, tls.key, tls.ca, tls.crl, self.policy_file)

@@ -266,6 +266,8 @@ _REFUSALS: dict[str, tuple[Reason, str]] = {
     "expired": ("expired", "renew it: trustwire cert renew NAME"),
     "not-yet-valid": ("not-yet-valid", "check both clocks (timedatectl status)"),
     "untrusted-ca": ("unknown-ca", "issue a certificate from a CA this side trusts"),
+    "crl-missing": ("crl-missing", "add the CRL of the certificate's issuer to the CRL file; "
+                    "the listener reloads it by itself"),
     "crl-expired": ("crl-expired", "regenerate the CRL with `trustwire ca crl`; the listener "
                     "reloads it by itself"),
     "crl-not-yet-valid": ("crl-not-yet-valid", "check the clocks of this host and the CA "
@@ -275,7 +277,7 @@ _REFUSALS: dict[str, tuple[Reason, str]] = {
 
 def diagnose_refusal(code: str, why: str, *, role: Role) -> Diagnosis:
     """This side (``role``) refused the peer's verified identity: the admission decision
-    ``code`` (policy, revoked, expired, not-yet-valid, untrusted-ca, crl-expired,
+    ``code`` (policy, revoked, expired, not-yet-valid, untrusted-ca, crl-missing, crl-expired,
     no-certificate) with its reason."""
     peer = _other(role)
     reason, fix = _REFUSALS.get(code, ("policy-denied", _REFUSALS["policy"][1]))

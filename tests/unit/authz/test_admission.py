@@ -24,7 +24,7 @@ def peer(cn: str = "alice", *, serial: int = 7, issuer: str = "CN=root",
 
 TRUST = TrustState(policy=Policy(cn={"alice"}), revoked=frozenset({("CN=root", 99)}),
                    anchors={ROOT: "CN=root", OTHER: "CN=other"},
-                   crl_next_update=NOW + dt.timedelta(hours=1))
+                   crls={"CN=root": NOW + dt.timedelta(hours=1), "CN=other": None})
 
 
 def test_an_allowed_identity_is_admitted() -> None:
@@ -34,7 +34,9 @@ def test_an_allowed_identity_is_admitted() -> None:
 
 @pytest.mark.parametrize(("who", "trust", "verified_by", "code"), [
     (None, TRUST, frozenset(), "no-certificate"),
-    (peer(), TrustState(crl_next_update=NOW - dt.timedelta(seconds=1)), frozenset(), "crl-expired"),
+    (peer(), TrustState(crls={"CN=root": NOW - dt.timedelta(seconds=1)}), frozenset(),
+     "crl-expired"),
+    (peer(issuer="CN=intermediate"), TRUST, frozenset({ROOT}), "crl-missing"),
     (peer(not_after=NOW - dt.timedelta(seconds=1)), TRUST, frozenset(), "expired"),
     (peer(not_before=NOW + dt.timedelta(seconds=1)), TRUST, frozenset(), "not-yet-valid"),
     (peer(), TrustState(anchors={OTHER: "CN=other"}), frozenset({ROOT}), "untrusted-ca"),
@@ -49,10 +51,24 @@ def test_each_rule_refuses(who: PeerIdentity | None, trust: TrustState, verified
 
 
 def test_an_expired_crl_fails_closed_before_anything_else() -> None:
-    """A revocation issued after the CRL's nextUpdate would go unseen: nobody is admitted."""
-    trust = TrustState(policy=Policy(), crl_next_update=NOW - dt.timedelta(minutes=1))
+    """A revocation issued after the CRL's nextUpdate would go unseen: none of the
+    certificates of its issuer is admitted (another CA's, with a fresh CRL, still are)."""
+    trust = TrustState(policy=Policy(), crls={"CN=root": NOW - dt.timedelta(minutes=1),
+                                              "CN=other": NOW + dt.timedelta(days=1)})
     assert admit(peer(), trust, now=NOW).code == "crl-expired"
     assert admit(peer(), trust, now=NOW - dt.timedelta(minutes=2)).allowed
+    assert admit(peer(issuer="CN=other"), trust, now=NOW).allowed
+    assert trust.crl_next_update == NOW - dt.timedelta(minutes=1)  # the first to run out
+
+
+def test_with_crl_checking_a_certificate_needs_its_issuers_crl() -> None:
+    """OpenSSL's rule for full handshakes (VERIFY_CRL_CHECK_LEAF), on every path."""
+    trust = TrustState(crls={"CN=root": None})
+    assert admit(peer(), trust, now=NOW).allowed
+    missing = admit(peer(issuer="CN=intermediate"), trust, now=NOW)
+    assert missing.code == "crl-missing" and "CN=intermediate" in missing.detail
+    assert "CN=intermediate" not in missing.reason  # the peer is told whom, not the CRL file
+    assert admit(peer(issuer="CN=intermediate"), TrustState(), now=NOW).allowed  # not checked
 
 
 def test_revocation_is_matched_on_issuer_and_serial() -> None:

@@ -203,13 +203,15 @@ def test_an_expired_crl_cuts_everyone_once(pki: Pki) -> None:
         _, _, alice = open_session(srv, pki, "alice")
         _, _, bob = open_session(srv, pki, "bob")
         soon = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
-        srv.gate.update(dataclasses.replace(srv.gate.trust, crl_next_update=soon))
+        assert alice.peer is not None
+        issuer = alice.peer.issuer
+        srv.gate.update(dataclasses.replace(srv.gate.trust, crls={issuer: soon}))
         srv.sweep(wall=soon.timestamp() - 1)
         assert not alice.tls.closed
         srv.sweep(wall=soon.timestamp() + 1)
         assert alice.tls.closed and bob.tls.closed and srv.stats.sessions_revoked == 2
         srv.gate.update(dataclasses.replace(srv.gate.trust,
-                                            crl_next_update=dt.datetime.now(dt.UTC)))
+                                            crls={issuer: dt.datetime.now(dt.UTC)}))
         late, _, app, session = connect(srv, pki)
         late.pump()  # new handshakes are refused too, with an internal_error alert
         assert not session.opened and srv.stats.handshake_failures["crl-expired"] == 1
