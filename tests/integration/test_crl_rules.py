@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from tests.trust import FLAVORS, flavor, frame, read_frame, trust_home
-from trustwire.client import connect
+from trustwire.client import Client, connect
 from trustwire.errors import AccessDenied, HandshakeError, StoreError, StreamError
 from trustwire.pki.crl import build_crl, crl_number
 from trustwire.pki.store import Home
@@ -154,3 +154,38 @@ def test_a_crl_removed_while_running_keeps_the_revocations(tmp_path: Path, kind:
 def without_crl_file(home: Home, name: str) -> ClientTLS:
     """A client from the home's files, not checking the server against the (missing) CRL."""
     return ClientTLS(ca=home.ca_cert_path, cert=home.cert_path(name), key=home.key_path(name))
+
+
+@pytest.mark.parametrize("kind", FLAVORS)
+def test_a_broken_policy_file_does_not_hold_back_a_revocation(tmp_path: Path, kind: str) -> None:
+    """Third review: a reload is all or nothing, so a typo in the policy file (or a
+    certificate caught mid-renewal) kept a revocation written at the same time out of force.
+    The failed reload now applies the CRL's new revocations on their own."""
+    home = trust_home(tmp_path)
+    policy = home.root / "policy.toml"
+    policy.write_text('[allow]\ncn = ["alice", "bob"]\n')
+    with flavor(kind, home, "--policy", str(policy)) as server:
+        with connect("127.0.0.1", server.port, tls=ClientTLS.from_identity(home, "alice")) as alice:
+            assert alice.request(b"before") == b"BEFORE"
+            policy.write_text('[allow]\ncn = ["alice", "bob"')  # a typo
+            server.wait_for("failed, keeping the previous certificates")
+            home.revoke("alice")
+            server.wait_for("new revocation(s) are in force all the same (1 session(s) cut)")
+            # Cut: serve says why (AccessDenied); a tunnel just closes.
+            with pytest.raises((AccessDenied, StreamError)):
+                _ask_until_cut(alice)
+        with pytest.raises(HandshakeError) as info:
+            connect("127.0.0.1", server.port, tls=without_crl_file(home, "alice"))
+        assert info.value.diagnosis.reason == "revoked"
+        with connect("127.0.0.1", server.port, tls=ClientTLS.from_identity(home, "bob")) as bob:
+            assert bob.request(b"still") == b"STILL"  # the previous policy is still in force
+        policy.write_text('[allow]\ncn = ["bob"]\n')
+        server.wait_for("reloaded")
+    failed = [e for e in server.events("reload_failed") if "in force all the same" in e["error"]]
+    assert failed and "not valid TOML" in failed[0]["error"]
+
+
+def _ask_until_cut(client: Client) -> None:
+    for _ in range(20):  # a cut session gets no more answers; 2 s at most
+        client.request(b"after")
+        time.sleep(0.1)

@@ -34,7 +34,7 @@ import hashlib
 import re
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cryptography import x509
@@ -270,26 +270,19 @@ class TrustSource:
         anchors_certs, ca_bytes = _certificates(tls.ca)
         if isinstance(tls, ServerTLS):
             _verify_server_chain(tls)
-        revoked: set[tuple[str, int]] = set()
+        revoked: frozenset[tuple[str, int]] = frozenset()
         crls: list[CrlFacts] = []
         floors = dict(current.crl_floors) if current is not None else {}
         crl_bytes = b""
         if tls.crl is not None:
-            loaded, crl_bytes = _load_crls(tls.crl, chain + anchors_certs, now)
-            issued_by = self._home_floor()
-            for crl in loaded:
-                facts = _crl_facts(crl)
-                check_not_older(facts, floors.get(facts.issuer), tls.crl)
-                _check_home_floor(facts, issued_by.get(facts.issuer), tls.crl)
-                crls.append(facts)
-                floors[facts.issuer] = facts
-                revoked.update((facts.issuer, entry.serial_number) for entry in crl)
+            crls, revoked, floors, crl_bytes = self._read_crls(tls.crl, chain + anchors_certs,
+                                                               floors, now)
             if current is not None:
                 _check_none_dropped(current, crls, chain + anchors_certs, tls.crl)
         anchors = {hashlib.sha256(c.public_bytes(serialization.Encoding.DER)).hexdigest():
                    c.subject.rfc4514_string() for c in anchors_certs}
         peer_required = tls.client_auth if isinstance(tls, ServerTLS) else True
-        trust = TrustState(policy=policy, revoked=frozenset(revoked), anchors=anchors,
+        trust = TrustState(policy=policy, revoked=revoked, anchors=anchors,
                            crls={c.issuer: c.next_update for c in crls} if tls.crl else None,
                            peer_required=peer_required)
         epoch = hashlib.sha256(len(ca_bytes).to_bytes(8, "big") + ca_bytes + crl_bytes).digest()
@@ -298,6 +291,51 @@ class TrustSource:
         return Material(context=context, trust=trust, epoch=epoch,
                         certificate=certificate_facts(chain[0]) if chain else None,
                         crls=tuple(crls), crl_floors=floors, files=files)
+
+    def _read_crls(self, path: Path, issuers: list[x509.Certificate],
+                   floors: dict[str, CrlFacts], now: dt.datetime,
+                   ) -> tuple[list[CrlFacts], frozenset[tuple[str, int]], dict[str, CrlFacts],
+                              bytes]:
+        """The CRL file, checked: its CRLs, the (issuer, serial) pairs they revoke, the
+        rollback floors with them, and the file's bytes."""
+        loaded, data = _load_crls(path, issuers, now)
+        issued_by = self._home_floor()
+        crls: list[CrlFacts] = []
+        revoked: set[tuple[str, int]] = set()
+        floors = dict(floors)
+        for crl in loaded:
+            facts = _crl_facts(crl)
+            check_not_older(facts, floors.get(facts.issuer), path)
+            _check_home_floor(facts, issued_by.get(facts.issuer), path)
+            crls.append(facts)
+            floors[facts.issuer] = facts
+            revoked.update((facts.issuer, entry.serial_number) for entry in crl)
+        return crls, frozenset(revoked), floors, data
+
+    def revocations(self, current: Material, trust: TrustState,
+                    ) -> tuple[TrustState, dict[str, CrlFacts], int] | None:
+        """After a failed :meth:`build`: the CRL file's new revocations, if the CRL file is
+        sound on its own (a broken policy file or a certificate caught mid-renewal must not
+        hold back a revocation written at the same time). Only ever adds revocations.
+
+        Returns:
+            The trust state with them, the rollback floors with the new CRLs, and how many
+            were added; None when there is nothing to add or the CRL file is unusable too.
+        """
+        if self.tls.crl is None:
+            return None
+        try:
+            chain, _ = _certificates(self.tls.cert)
+            anchors, _ = _certificates(self.tls.ca)
+            _, revoked, floors, _ = self._read_crls(self.tls.crl, chain + anchors,
+                                                     dict(current.crl_floors),
+                                                     dt.datetime.now(dt.UTC))
+        except TrustwireError:
+            return None
+        added = revoked - trust.revoked
+        if not added:
+            return None
+        return replace(trust, revoked=trust.revoked | added), floors, len(added)
 
     def _home_floor(self) -> dict[str, int]:
         """The newest CRL number the home's CA signed, by the CA's name (empty without a home)."""
@@ -367,13 +405,23 @@ class Reloader:
             material = self.source.build(listener.material)
         except ReloadError as exc:
             listener.stats.reloads_failed += 1
-            listener.last_reload_error = exc.message
+            message = exc.message
+            salvaged = self.source.revocations(listener.material, listener.gate.trust)
+            cut = 0
+            if salvaged is not None:  # revocations never wait for the rest to be fixed
+                trust, floors, added = salvaged
+                listener.gate.update(trust)
+                listener.material = replace(listener.material, crl_floors=floors)
+                cut = 0 if self.keep_sessions else listener.rejudge()
+                message += (f"; the CRL's {added} new revocation(s) are in force all the same "
+                            f"({cut} session(s) cut)")
+            listener.last_reload_error = message
             if listener.observer is not None:
-                listener.observer.reload_failed(reason, exc.message)
+                listener.observer.reload_failed(reason, message)
             if self.say is not None:
                 self.say(f"reload ({reason}) failed, keeping the previous certificates: "
-                         f"{exc.message}")
-            return ReloadOutcome(ok=False, error=exc.message)
+                         f"{message}")
+            return ReloadOutcome(ok=False, error=message, sessions_cut=cut)
         listener.apply(material)
         listener.stats.reloads_ok += 1
         listener.last_reload_error = None

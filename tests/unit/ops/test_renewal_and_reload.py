@@ -247,3 +247,27 @@ def test_the_home_is_checked_again_at_each_reload(home: Home) -> None:
     home.ca_cert_path.chmod(0o666)
     with pytest.raises(ReloadError, match="can be written by other users"):
         source.build(current)
+
+
+def test_after_a_failed_build_the_crls_revocations_are_salvaged_never_removed(
+        home: Home, tmp_path: Path) -> None:
+    home.issue("carol", kind=CertKind.CLIENT)
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[allow]\ncn = ["carol"]\n')
+    source = TrustSource(tls=ServerTLS.from_identity(home, "server"), policy_file=policy)
+    current = source.build()
+    assert source.revocations(current, current.trust) is None  # nothing new to add
+    policy.write_text("[allow")
+    record = home.revoke("carol")
+    with pytest.raises(ReloadError, match="not valid TOML"):
+        source.build(current)
+    salvaged = source.revocations(current, current.trust)
+    assert salvaged is not None
+    trust, floors, added = salvaged
+    assert added == 1 and (current.trust.revoked < trust.revoked)
+    assert trust.policy == current.trust.policy  # only revocations change
+    (issuer, before), = current.crl_floors.items()
+    assert (floors[issuer].number or 0) > (before.number or 0)  # the new CRL is the floor now
+    assert record.serial in {serial for _, serial in trust.revoked}
+    home.crl_path.write_text("not a CRL")  # the CRL file broken too: nothing to salvage
+    assert source.revocations(current, current.trust) is None
