@@ -111,7 +111,7 @@ def main() -> None:
     asyncio.set_event_loop(loop)
     counter = Counter()
     if shape == "serve":
-        server = Server(upper, tls=server_ctx)._protocol()
+        server = Server(upper, tls=server_ctx).make_protocol()
         message = len(b"x" * size).to_bytes(4, "big") + b"x" * size
     else:
         server = TLSTransport(server_ctx, Echo(), server_side=True)
