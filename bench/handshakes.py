@@ -25,7 +25,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+
+from memio import StubTransport  # bench/ is on sys.path when a script there runs
 
 from trustwire.net.transport import TLSTransport
 from trustwire.server.server import Server
@@ -33,7 +34,7 @@ from trustwire.services.upper import upper
 from trustwire.tls.context import ClientTLS, ServerTLS
 
 
-class ToClient:
+class ToClient(StubTransport):
     """The server's transport: what it writes lands in the client's incoming BIO."""
 
     def __init__(self, incoming: ssl.MemoryBIO) -> None:
@@ -42,23 +43,6 @@ class ToClient:
     def write(self, data: bytes) -> None:
         self.incoming.write(data)
 
-    def writelines(self, parts: list[bytes]) -> None:
-        self.write(b"".join(parts))
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return ("127.0.0.1", 1) if name == "peername" else default
-
-    def is_closing(self) -> bool:
-        return False
-
-    def set_write_buffer_limits(self, high: int | None = None) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def abort(self) -> None:
-        pass
 
 
 def _feed(server: TLSTransport, data: bytes) -> None:

@@ -23,13 +23,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from memio import StubTransport  # bench/ is on sys.path when a script there runs
+
 from trustwire.net.transport import TLSTransport
 from trustwire.server.server import Server
 from trustwire.services.upper import upper
 from trustwire.tls.context import ClientTLS, ServerTLS
 
 
-class MemoryTransport:
+class MemoryTransport(StubTransport):
     """Delivers writes synchronously to the peer protocol (uvloop-like buffered reads)."""
 
     def __init__(self) -> None:
@@ -41,20 +43,6 @@ class MemoryTransport:
         view[:len(data)] = data
         self.peer.buffer_updated(len(data))
 
-    def writelines(self, parts: list[bytes]) -> None:
-        self.write(b"".join(parts))
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return ("127.0.0.1", 1) if name == "peername" else default
-
-    def is_closing(self) -> bool:
-        return False
-
-    def set_write_buffer_limits(self, high: int | None = None) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 class Echo:
