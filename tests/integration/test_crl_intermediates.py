@@ -1,13 +1,18 @@
-"""CRLs from an intermediate the clients send: every CRL OpenSSL uses counts on every path.
+"""CRLs from an intermediate the clients send: only a CRL that can be checked counts.
 
-The PKI: a root R (the only certificate in the CA file), an intermediate IA that
-issues the server and dave (so IA is in the server's chain), and an intermediate IB
-that issues carol and that only carol's chain carries. OpenSSL checks each leaf
-against its issuer's CRL (``VERIFY_CRL_CHECK_LEAF``), so the CRL file holds R's,
-IA's and IB's. Found by the third review: IB's CRL was skipped by trustwire's own
-checks (its issuer is in neither the chain nor the CA file) while OpenSSL used it,
-so revoking carol there did not cut her open session and IB's CRL could be rolled
-back.
+The PKI: a root R, an intermediate IA that issues the server and dave (so IA is in
+the server's chain), and an intermediate IB that issues carol and that only carol's
+chain carries. OpenSSL checks each leaf against its issuer's CRL
+(``VERIFY_CRL_CHECK_LEAF``), so the CRL file holds R's, IA's and IB's.
+
+Found by the third review: IB's CRL was skipped by trustwire's own checks while
+OpenSSL used it (revoking carol there did not cut her open session; it could be
+rolled back). Counting it unchecked was no better (the fourth review): a CRL
+naming IB but signed by anyone raised IB's rollback floor and blocked IB's real
+revocations. So a CRL is used only when its CA is in the CA file or the chain,
+where its signature can be checked; with IB in the CA file (beside R) IB's CRL is
+checked and counts on every path; without, IB's clients are refused, never
+admitted unchecked.
 """
 
 from __future__ import annotations
@@ -65,11 +70,11 @@ def _cert(cn: str, key: Key, issuer: str, issuer_key: Key, *, ca: bool,
 
 
 def _crl(issuer: str, key: Key, number: int, revoked: tuple[int, ...] = (),
-         next_update: dt.datetime | None = None) -> bytes:
+         next_update: dt.datetime | None = None, signer: Key | None = None) -> bytes:
     builder = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
-        .last_update(NOW - dt.timedelta(minutes=10) + dt.timedelta(seconds=number))
+        .last_update(NOW - dt.timedelta(minutes=10) + dt.timedelta(seconds=min(number, 300)))
         .next_update(next_update or NOW + dt.timedelta(days=7))
         .add_extension(x509.CRLNumber(number), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()),
@@ -79,7 +84,7 @@ def _crl(issuer: str, key: Key, number: int, revoked: tuple[int, ...] = (),
         builder = builder.add_revoked_certificate(
             x509.RevokedCertificateBuilder().serial_number(serial)
             .revocation_date(NOW - dt.timedelta(minutes=5)).build())
-    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+    return builder.sign(signer or key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
 
 
 class Pki:
@@ -92,6 +97,8 @@ class Pki:
         ia = _cert("Int IA", self.ia_key, "Root R", root_key, ca=True)
         ib = _cert("Int IB", self.ib_key, "Root R", root_key, ca=True)
         (where / "ca.crt").write_bytes(root.public_bytes(serialization.Encoding.PEM))
+        (where / "ca+ib.crt").write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM)
+                                                   for c in (root, ib)))
         self.serials: dict[str, int] = {}
         for name, issuer, issuer_name, kind in (
                 ("server", ia, "Int IA", ExtendedKeyUsageOID.SERVER_AUTH),
@@ -115,9 +122,10 @@ class Pki:
         tmp.replace(self.where / "crl.pem")
 
     def ib_crl(self, number: int, *, revoke: tuple[str, ...] = (),
-               next_update: dt.datetime | None = None) -> bytes:
-        return _crl("Int IB", self.ib_key, number, tuple(self.serials[n] for n in revoke),
-                    next_update)
+               next_update: dt.datetime | None = None, name: str = "Int IB",
+               signer: Key | None = None) -> bytes:
+        return _crl(name, self.ib_key, number, tuple(self.serials[n] for n in revoke),
+                    next_update, signer)
 
     def client(self, name: str) -> ssl.SSLContext:
         return ClientTLS(ca=self.where / "ca.crt", cert=self.where / f"{name}.crt",
@@ -131,12 +139,17 @@ def pki(tmp_path: Path) -> Pki:
     return made
 
 
+def _server(pki: Pki, tmp_path: Path, ca: str) -> ServerThread:
+    tls = ServerTLS(cert=pki.where / "server.crt", key=pki.where / "server.key",
+                    ca=pki.where / ca, crl=pki.where / "crl.pem")
+    return ServerThread(lambda audit: Server(services.upper, tls=tls),
+                        audit_path=tmp_path / "audit.jsonl")
+
+
 @pytest.fixture
 def server(pki: Pki, tmp_path: Path) -> Iterator[ServerThread]:
-    tls = ServerTLS(cert=pki.where / "server.crt", key=pki.where / "server.key",
-                    ca=pki.where / "ca.crt", crl=pki.where / "crl.pem")
-    with ServerThread(lambda audit: Server(services.upper, tls=tls),
-                      audit_path=tmp_path / "audit.jsonl") as st:
+    """The CA file holds R and IB: IB's CRL can be checked."""
+    with _server(pki, tmp_path, "ca+ib.crt") as st:
         yield st
 
 
@@ -175,7 +188,7 @@ def _cut_reason(tls: ssl.SSLSocket) -> str:
     return event.reason
 
 
-def test_a_revocation_in_the_clients_intermediates_crl_cuts_the_open_session(
+def test_a_revocation_in_the_intermediates_crl_cuts_the_open_session(
         pki: Pki, server: ServerThread) -> None:
     carol = pki.client("carol")
     held = _open(carol, server.port)
@@ -188,7 +201,8 @@ def test_a_revocation_in_the_clients_intermediates_crl_cuts_the_open_session(
     _open(pki.client("dave"), server.port).close()  # IA's client is untouched
 
 
-def test_the_intermediates_crl_cannot_be_rolled_back(pki: Pki, server: ServerThread) -> None:
+def test_the_intermediates_crl_cannot_be_rolled_back_or_forged(
+        pki: Pki, server: ServerThread) -> None:
     carol = pki.client("carol")
     pki.write_crls(pki.ib_crl(2, revoke=("carol",)))
     assert _reload(server)[0]
@@ -196,31 +210,57 @@ def test_the_intermediates_crl_cannot_be_rolled_back(pki: Pki, server: ServerThr
     ok, _, error = _reload(server)
     assert not ok and error is not None and "refusing to roll back" in error
     assert "CN=Int IB" in error
+    forger = ec.generate_private_key(ec.SECP256R1())
+    pki.write_crls(pki.ib_crl(10**12, signer=forger))  # IB's name, anyone's key
+    ok, _, error = _reload(server)
+    assert not ok and error is not None and "not signed by that CA's key" in error
     assert "CERTIFICATE_REVOKED" in _refused(carol, server.port).upper()
+    pki.write_crls(pki.ib_crl(3, revoke=("carol",)))  # the next real one is taken
+    assert _reload(server)[0]
 
 
-def test_without_the_intermediates_crl_its_clients_are_refused_on_every_path(
+def test_names_match_as_openssl_matches_them(pki: Pki, server: ServerThread) -> None:
+    """RFC 5280 7.1: case and white space do not count. A genuine CRL spelled otherwise
+    counts for its CA; a second CRL for a CA under another spelling is refused."""
+    carol = pki.client("carol")
+    pki.write_crls(pki.ib_crl(2, name="int  IB"))
+    assert _reload(server)[0]
+    _open(carol, server.port).close()
+    pki.write_crls(pki.ib_crl(3, name="INT IB", revoke=("carol",)))
+    assert _reload(server)[0]
+    assert "CERTIFICATE_REVOKED" in _refused(carol, server.port).upper()
+    forger = ec.generate_private_key(ec.SECP256R1())
+    pki.write_crls(pki.ib_crl(4, revoke=("carol",))
+                   + _crl("INT IA", pki.ia_key, 9, signer=forger))
+    ok, _, error = _reload(server)
+    assert not ok and error is not None and "two CRLs from CN=Int IA (one says CN=INT IA)" in error
+
+
+def test_an_intermediate_crl_that_cannot_be_checked_is_not_used(
+        pki: Pki, tmp_path: Path) -> None:
+    """With only R in the CA file, IB's CRL cannot be checked here: it is not used, carol
+    is refused on every path (not admitted unchecked), and the operator is told why."""
+    forger = ec.generate_private_key(ec.SECP256R1())
+    pki.write_crls(pki.ib_crl(10**12, signer=forger))  # would have been IB's floor
+    with _server(pki, tmp_path, "ca.crt") as st:
+        carol = pki.client("carol")
+        assert "INTERNAL_ERROR" in _refused(carol, st.port).upper()  # not unknown_ca
+        failed = st.wait_for_event(lambda e: e["event"] == "handshake_failed")
+        assert failed["reason"] == "crl-missing" and failed["cn"] == "carol"
+        _open(pki.client("dave"), st.port).close()
+        assert st.server is not None
+        notices = st.server.material.notices
+        assert len(notices) == 1 and "the CRL from CN=Int IB" in notices[0]
+        assert "add its certificate to the CA file" in notices[0]
+
+
+def test_an_expiring_intermediate_crl_refuses_only_that_intermediates_clients(
         pki: Pki, server: ServerThread) -> None:
     carol = pki.client("carol")
+    pki.write_crls(pki.ib_crl(2, next_update=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)))
+    assert _reload(server)[0]
     held = _open(carol, server.port)
-    pki.write_crls(None)  # IB's CRL dropped: OpenSSL refuses carol, so does every other path
-    assert _reload(server)[:2] == (True, 1)
-    assert "no CRL from the issuer" in _cut_reason(held)
-    held.close()
-    message = _refused(carol, server.port).upper()
-    assert "INTERNAL_ERROR" in message  # this side's CRL is missing, not carol's CA unknown
-    failed = server.wait_for_event(lambda e: e["event"] == "handshake_failed")
-    assert failed["reason"] == "crl-missing" and failed["cn"] == "carol"
-    _open(pki.client("dave"), server.port).close()
-
-
-def test_an_expired_intermediate_crl_refuses_only_that_intermediates_clients(
-        pki: Pki, server: ServerThread) -> None:
-    carol = pki.client("carol")
-    held = _open(carol, server.port)
-    pki.write_crls(pki.ib_crl(2, next_update=NOW - dt.timedelta(minutes=1)))
-    assert _reload(server)[:2] == (True, 1)  # kept (it refuses only IB's own clients)
-    assert "the CRL in force has expired" in _cut_reason(held)
+    assert "the CRL in force has expired" in _cut_reason(held)  # the sweep, a second later
     held.close()
     assert "INTERNAL_ERROR" in _refused(carol, server.port).upper()
     _open(pki.client("dave"), server.port).close()  # IA's CRL is fresh: dave is served

@@ -30,7 +30,14 @@ from dataclasses import dataclass, field
 from trustwire.authz.policy import Decision, Policy, describe_peer
 from trustwire.identity import PeerIdentity
 
-__all__ = ["ADMITTED_OPEN", "TrustState", "admit"]
+__all__ = ["ADMITTED_OPEN", "TrustState", "admit", "name_key"]
+
+
+def name_key(name: str) -> str:
+    """A distinguished name (RFC 4514) as OpenSSL compares it when it matches a CRL or a
+    CA to a certificate (RFC 5280 7.1): case and runs of white space do not count. The
+    key of every issuer-indexed table below."""
+    return " ".join(name.split()).casefold()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,14 +47,15 @@ class TrustState:
     policy: Policy = field(default_factory=Policy)
     """Who may connect once verified."""
     revoked: frozenset[tuple[str, int]] = frozenset()
-    """(issuer, serial) pairs the CRL in force lists."""
+    """(issuer, serial) pairs the CRLs in force list, the issuer as :func:`name_key`."""
     anchors: Mapping[str, str] = field(default_factory=dict)
     """Trusted CA certificates: SHA-256 fingerprint -> subject (RFC 4514). Empty when
     unknown (a ready-made SSLContext): the CA check is then OpenSSL's alone."""
     crls: Mapping[str, dt.datetime | None] | None = None
-    """The CRLs in force, when revocation is checked: issuer (RFC 4514) -> nextUpdate
-    (None: none given). A certificate whose issuer has no CRL here is refused. None:
-    revocation is not checked (no CRL file)."""
+    """The CRLs in force, when revocation is checked: issuer (as :func:`name_key`) ->
+    nextUpdate (None: none given). Only CRLs whose signature was checked against a CA of
+    the CA file or the chain are here; a certificate whose issuer has none is refused.
+    None: revocation is not checked (no CRL file)."""
     peer_required: bool = True
     """A peer without a certificate is refused (mutual TLS)."""
 
@@ -61,7 +69,9 @@ class TrustState:
         """The anchors ``peer`` may have been verified against, when the verification
         itself is not at hand (a resumed session): those whose subject issued it, else
         all of them. Admission then requires every candidate to stay trusted."""
-        named = frozenset(fp for fp, subject in self.anchors.items() if subject == peer.issuer)
+        issuer = name_key(peer.issuer)
+        named = frozenset(fp for fp, subject in self.anchors.items()
+                          if name_key(subject) == issuer)
         return named or frozenset(self.anchors)
 
 
@@ -88,12 +98,15 @@ def admit(peer: PeerIdentity | None, trust: TrustState, *, now: dt.datetime,
         return ADMITTED_OPEN if trust.policy.is_open() else Decision(
             False, "no certificate was presented and the access policy needs one", "policy")
     who = describe_peer(peer)
+    issuer = name_key(peer.issuer)
     if trust.crls is not None:
-        if peer.issuer not in trust.crls:
+        if issuer not in trust.crls:
             return Decision(False, "revocation cannot be checked: no CRL from the issuer of the "
                             f"certificate of {who} is in force", "crl-missing",
-                            f"no CRL from {peer.issuer} in the CRL file; add that CA's CRL")
-        ends = trust.crls[peer.issuer]
+                            f"no CRL from {peer.issuer} that can be checked: add that CA's CRL "
+                            "to the CRL file, and its certificate to the CA file if it is an "
+                            "intermediate the clients send")
+        ends = trust.crls[issuer]
         if ends is not None and now > ends:
             return Decision(False, "revocation cannot be checked: the CRL in force has expired",
                             "crl-expired",
@@ -109,7 +122,7 @@ def admit(peer: PeerIdentity | None, trust: TrustState, *, now: dt.datetime,
         return Decision(False, f"the CA that issued the certificate of {who} is no longer "
                         "trusted", "untrusted-ca",
                         f"verified against {', '.join(sorted(f[:16] for f in verified_by))}")
-    if (peer.issuer, peer.serial) in trust.revoked:
+    if (issuer, peer.serial) in trust.revoked:
         return Decision(False, f"the certificate of {who} has been revoked", "revoked",
                         f"serial {peer.serial_hex} is in the CRL")
     return trust.policy.check(peer)

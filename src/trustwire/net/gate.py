@@ -64,10 +64,16 @@ ALERT_CODES: dict[str, int] = {
 }
 """The X509 error a refusal is reported with, and so (through OpenSSL) the TLS alert."""
 
+_NO_USABLE_CRL = Decision(
+    False, "revocation cannot be checked: no usable CRL from the certificate's issuer is in "
+    "force", "crl-missing", "add that CA's CRL to the CRL file (signed by it), and the CA's "
+    "certificate to the CA file if it is an intermediate the clients send")
+
 _STALE_CRL = {
-    native.X509_V_ERR_UNABLE_TO_GET_CRL: Decision(
-        False, "revocation cannot be checked: no CRL from the certificate's issuer is in "
-        "force", "crl-missing", "add that CA's CRL to the CRL file"),
+    native.X509_V_ERR_UNABLE_TO_GET_CRL: _NO_USABLE_CRL,
+    native.X509_V_ERR_CRL_SIGNATURE_FAILURE: _NO_USABLE_CRL,
+    native.X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER: _NO_USABLE_CRL,
+    native.X509_V_ERR_KEYUSAGE_NO_CRL_SIGN: _NO_USABLE_CRL,
     native.X509_V_ERR_CRL_HAS_EXPIRED: Decision(
         False, "revocation cannot be checked: the CRL in force has expired", "crl-expired",
         "refresh it with `trustwire ca crl`"),

@@ -37,6 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
+from trustwire.authz.admission import name_key
 from trustwire.errors import ConfigError
 from trustwire.net.addresses import source_key
 from trustwire.net.gate import Gate
@@ -310,10 +311,12 @@ class Listener:
     def _crls_expired(self, wall: float) -> None:
         """A CRL ran out: its issuer's certificates are refused (fail closed) until a fresh
         one is loaded; re-judge everyone once per CRL."""
-        for issuer, end in (self.gate.trust.crls or {}).items():
-            if end is None or wall <= end.timestamp() or issuer in self._crl_expiry_seen:
+        for key, end in (self.gate.trust.crls or {}).items():
+            if end is None or wall <= end.timestamp() or key in self._crl_expiry_seen:
                 continue
-            self._crl_expiry_seen.add(issuer)
+            self._crl_expiry_seen.add(key)
+            issuer = next((c.issuer for c in self.material.crls if name_key(c.issuer) == key),
+                          key)
             cut = self.rejudge(at=wall)
             if self.observer is not None:
                 self.observer.crl_expired(end.isoformat(), cut)

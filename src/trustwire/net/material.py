@@ -64,10 +64,12 @@ class Material:
     crls: tuple[CrlFacts, ...] = ()
     """The CRLs in force, one per CA."""
     crl_floors: Mapping[str, CrlFacts] = field(default_factory=dict)
-    """The newest CRL seen from each CA since the listener started, also for CAs whose CRL
-    left the file: no later CRL from that CA may be older."""
+    """The newest CRL seen from each CA (by ``name_key``) since the listener started, also
+    for CAs whose CRL left the file: no later CRL from that CA may be older."""
     files: tuple[Path, ...] = ()
     """The files behind this material, watched for changes."""
+    notices: tuple[str, ...] = ()
+    """What the operator should know about this material (a CRL that is not used)."""
     loaded_at: float = field(default_factory=time.time)
 
 

@@ -9,12 +9,12 @@ is swapped:
   key usage: a handshake over memory BIOs between the new context and a client
   that trusts only that CA;
 * every CRL in the file (one per CA of a bundle) from a CA in the chain or the CA
-  file is signed by it and is neither past its nextUpdate nor issued in the
-  future; a CRL from another issuer (an intermediate clients send) counts as
-  well, though its signature is OpenSSL's to check at each handshake; none is
-  older than the CRL in force from the same issuer (a higher CRL number, or
-  for CRLs without numbers a later thisUpdate): copying an old, validly signed
-  CRL over the current one would un-revoke certificates;
+  file is signed by it, is neither past its nextUpdate nor issued in the
+  future, and is not older than the CRL in force from the same CA (a higher CRL
+  number, or for CRLs without numbers a later thisUpdate): copying an old,
+  validly signed CRL over the current one would un-revoke certificates. A CRL
+  from another issuer cannot be checked and is not used (its issuer's
+  certificates are then refused, never admitted unchecked);
 * the policy file parses.
 
 A failed build raises :class:`ReloadError` with one sentence. A
@@ -40,7 +40,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from trustwire.authz.admission import TrustState
+from trustwire.authz.admission import TrustState, name_key
 from trustwire.authz.policy import Policy
 from trustwire.errors import InventoryError, ReloadError, TrustwireError
 from trustwire.net.listener import Listener
@@ -74,17 +74,18 @@ CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
 def _load_crls(path: Path, issuers: list[x509.Certificate], now: dt.datetime,
-               ) -> tuple[list[x509.CertificateRevocationList], bytes]:
-    """Every CRL in the file, each checked as far as it can be here.
+               ) -> tuple[list[x509.CertificateRevocationList], list[str], bytes]:
+    """The CRLs in the file from one of our CAs (the chain or the CA file; a bundle needs
+    one per CA), each checked: signed by that CA, neither expired nor issued in the
+    future, one per CA. Names are matched as OpenSSL matches them (:func:`name_key`).
 
-    A CRL from one of our CAs (the chain or the CA file; a bundle needs one per CA) must
-    be signed by it and be neither expired nor issued in the future. A CRL from another
-    issuer is one OpenSSL will use all the same: an intermediate that clients send with
-    their certificate (it checks that CRL's signature against the intermediate at each
-    handshake), or a CA just removed from the bundle. It counts too (revocations,
-    rollback, expiry for that issuer's certificates); only its signature cannot be
-    checked here, and an expired one is kept (it refuses only its own issuer's
-    certificates, which a removed CA's are anyway).
+    A CRL from another issuer cannot be checked here (a CA removed from the bundle, or an
+    intermediate the clients send that is not in the CA file): it is not used, and is
+    returned by name. Admission then refuses that issuer's certificates (no CRL that can
+    be checked), so an unchecked CRL can neither admit anyone nor block a later one.
+
+    Returns:
+        The CRLs used, the issuers of those not used, and the file's bytes.
 
     Raises:
         ReloadError: unreadable, no CRL from our CAs, one with a bad signature, expired,
@@ -94,40 +95,46 @@ def _load_crls(path: Path, issuers: list[x509.Certificate], now: dt.datetime,
     blocks = _CRL_BLOCK.findall(data)
     if not blocks:
         raise ReloadError(f"{path} is not a valid PEM CRL")
+    by_name: dict[str, list[x509.Certificate]] = {}
+    for cert in issuers:
+        by_name.setdefault(name_key(cert.subject.rfc4514_string()), []).append(cert)
     crls: list[x509.CertificateRevocationList] = []
-    ours = 0
-    others: list[str] = []
+    seen: dict[str, str] = {}
+    unused: list[str] = []
     for block in blocks:
         try:
             crl = x509.load_pem_x509_crl(block)
         except ValueError as exc:
             raise ReloadError(f"{path} holds a CRL that is not valid PEM") from exc
         name = crl.issuer.rfc4514_string()
-        if any(other.issuer == crl.issuer for other in crls):
-            raise ReloadError(f"{path} holds two CRLs from {name}: which one is in force?",
-                              hint="keep only the newest one per CA")
-        if crl.last_update_utc > now + CLOCK_SKEW:
-            raise ReloadError(f"the CRL {path} (from {name}) is not valid before "
-                              f"{crl.last_update_utc:%Y-%m-%d %H:%M} UTC: a clock is wrong, "
-                              "and every client would be refused",
-                              hint="check the clocks of this host and the CA (timedatectl status)")
-        crls.append(crl)
-        issuer = next((c for c in issuers if c.subject == crl.issuer), None)
-        if issuer is None:
-            others.append(name)
+        key = name_key(name)
+        if key in seen:
+            raise ReloadError(f"{path} holds two CRLs from {seen[key]}"
+                              f"{'' if seen[key] == name else f' (one says {name})'}: which "
+                              "one is in force?", hint="keep only the newest one per CA")
+        seen[key] = name
+        candidates = by_name.get(key)
+        if not candidates:
+            unused.append(name)
             continue
-        ours += 1
-        if not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
+        if not any(crl.is_signature_valid(c.public_key())  # type: ignore[arg-type]
+                   for c in candidates):
             raise ReloadError(f"the CRL {path} from {name} is not signed by that CA's key",
                               hint="regenerate it with `trustwire ca crl`")
         if crl.next_update_utc is not None and crl.next_update_utc < now:
             raise ReloadError(f"the CRL {path} (from {name}) expired on "
                               f"{crl.next_update_utc:%Y-%m-%d %H:%M} UTC; every client would be "
                               "refused", hint="regenerate it with `trustwire ca crl`")
-    if not ours:
+        if crl.last_update_utc > now + CLOCK_SKEW:
+            raise ReloadError(f"the CRL {path} (from {name}) is not valid before "
+                              f"{crl.last_update_utc:%Y-%m-%d %H:%M} UTC: a clock is wrong, "
+                              "and every client would be refused",
+                              hint="check the clocks of this host and the CA (timedatectl status)")
+        crls.append(crl)
+    if not crls:
         raise ReloadError(f"the CRL {path} is not signed by this CA (it names "
-                          f"{', '.join(others)})")
-    return crls, data
+                          f"{', '.join(unused)})")
+    return crls, unused, data
 
 
 def _crl_facts(crl: x509.CertificateRevocationList) -> CrlFacts:
@@ -274,45 +281,54 @@ class TrustSource:
         crls: list[CrlFacts] = []
         floors = dict(current.crl_floors) if current is not None else {}
         crl_bytes = b""
+        notices: tuple[str, ...] = ()
         if tls.crl is not None:
-            crls, revoked, floors, crl_bytes = self._read_crls(tls.crl, chain + anchors_certs,
-                                                               floors, now)
+            crls, revoked, floors, unused, crl_bytes = self._read_crls(
+                tls.crl, chain + anchors_certs, floors, now)
+            notices = tuple(
+                f"the CRL from {name} in {tls.crl} is not used: that CA is in neither the CA "
+                "file nor the certificate chain, so its CRL cannot be checked, and the "
+                "certificates it issued are refused; add its certificate to the CA file"
+                for name in unused)
             if current is not None:
                 _check_none_dropped(current, crls, chain + anchors_certs, tls.crl)
         anchors = {hashlib.sha256(c.public_bytes(serialization.Encoding.DER)).hexdigest():
                    c.subject.rfc4514_string() for c in anchors_certs}
         peer_required = tls.client_auth if isinstance(tls, ServerTLS) else True
         trust = TrustState(policy=policy, revoked=revoked, anchors=anchors,
-                           crls={c.issuer: c.next_update for c in crls} if tls.crl else None,
+                           crls={name_key(c.issuer): c.next_update for c in crls}
+                           if tls.crl else None,
                            peer_required=peer_required)
         epoch = hashlib.sha256(len(ca_bytes).to_bytes(8, "big") + ca_bytes + crl_bytes).digest()
         files = tuple(p for p in (tls.cert, tls.key, tls.ca, tls.crl, self.policy_file)
                       if p is not None)
         return Material(context=context, trust=trust, epoch=epoch,
                         certificate=certificate_facts(chain[0]) if chain else None,
-                        crls=tuple(crls), crl_floors=floors, files=files)
+                        crls=tuple(crls), crl_floors=floors, files=files, notices=notices)
 
     def _read_crls(self, path: Path, issuers: list[x509.Certificate],
                    floors: dict[str, CrlFacts], now: dt.datetime,
                    ) -> tuple[list[CrlFacts], frozenset[tuple[str, int]], dict[str, CrlFacts],
-                              bytes]:
-        """The CRL file, checked: its CRLs, the (issuer, serial) pairs they revoke, the
-        rollback floors with them, and the file's bytes."""
-        loaded, data = _load_crls(path, issuers, now)
+                              list[str], bytes]:
+        """The CRL file, checked: its CRLs, the (issuer key, serial) pairs they revoke, the
+        rollback floors with them (by issuer key), the issuers of CRLs not used, and the
+        file's bytes."""
+        loaded, unused, data = _load_crls(path, issuers, now)
         issued_by = self._home_floor()
         crls: list[CrlFacts] = []
         revoked: set[tuple[str, int]] = set()
         floors = dict(floors)
         for crl in loaded:
             facts = _crl_facts(crl)
-            check_not_older(facts, floors.get(facts.issuer), path)
-            _check_home_floor(facts, issued_by.get(facts.issuer), path)
+            key = name_key(facts.issuer)
+            check_not_older(facts, floors.get(key), path)
+            _check_home_floor(facts, issued_by.get(key), path)
             crls.append(facts)
-            floors[facts.issuer] = facts
-            revoked.update((facts.issuer, entry.serial_number) for entry in crl)
-        return crls, frozenset(revoked), floors, data
+            floors[key] = facts
+            revoked.update((key, entry.serial_number) for entry in crl)
+        return crls, frozenset(revoked), floors, unused, data
 
-    def revocations(self, current: Material, trust: TrustState,
+    def _revocations(self, current: Material, trust: TrustState,
                     ) -> tuple[TrustState, dict[str, CrlFacts], int] | None:
         """After a failed :meth:`build`: the CRL file's new revocations, if the CRL file is
         sound on its own (a broken policy file or a certificate caught mid-renewal must not
@@ -327,7 +343,7 @@ class TrustSource:
         try:
             chain, _ = _certificates(self.tls.cert)
             anchors, _ = _certificates(self.tls.ca)
-            _, revoked, floors, _ = self._read_crls(self.tls.crl, chain + anchors,
+            _, revoked, floors, _, _ = self._read_crls(self.tls.crl, chain + anchors,
                                                      dict(current.crl_floors),
                                                      dt.datetime.now(dt.UTC))
         except TrustwireError:
@@ -349,7 +365,7 @@ class TrustSource:
             return {}  # unreadable: the in-process floors still hold
         except TrustwireError as exc:
             raise ReloadError(exc.message, hint=exc.hint) from exc
-        return {signer.subject.rfc4514_string(): number}
+        return {name_key(signer.subject.rfc4514_string()): number}
 
 
 def _check_home_floor(facts: CrlFacts, floor: int | None, path: Path) -> None:
@@ -365,10 +381,10 @@ def _check_none_dropped(current: Material, crls: list[CrlFacts],
                         issuers: list[x509.Certificate], path: Path) -> None:
     """A CA still trusted must keep a CRL: dropping it, then putting an older one back,
     would roll its revocations back in two steps."""
-    still_trusted = {c.subject.rfc4514_string() for c in issuers}
-    present = {c.issuer for c in crls}
+    still_trusted = {name_key(c.subject.rfc4514_string()) for c in issuers}
+    present = {name_key(c.issuer) for c in crls}
     for facts in current.crls:
-        if facts.issuer in still_trusted and facts.issuer not in present:
+        if name_key(facts.issuer) in still_trusted and name_key(facts.issuer) not in present:
             raise ReloadError(f"the CRL file {path} no longer holds a CRL from {facts.issuer}, "
                               "which is still trusted",
                               hint="keep its newest CRL in the file (or remove the CA from the "
@@ -406,7 +422,7 @@ class Reloader:
         except ReloadError as exc:
             listener.stats.reloads_failed += 1
             message = exc.message
-            salvaged = self.source.revocations(listener.material, listener.gate.trust)
+            salvaged = self.source._revocations(listener.material, listener.gate.trust)
             cut = 0
             if salvaged is not None:  # revocations never wait for the rest to be fixed
                 trust, floors, added = salvaged
@@ -431,6 +447,10 @@ class Reloader:
             listener.observer.reloaded(reason, cut)
         if self.say is not None:
             self.say(f"reloaded ({reason}); {cut} session(s) cut")
+        notify = self.say or listener.say
+        if notify is not None:
+            for notice in material.notices:
+                notify(f"warning: {notice}")
         return ReloadOutcome(ok=True, sessions_cut=cut)
 
 

@@ -110,6 +110,8 @@ async def run_listener(
         if not listener.inside_handshake:
             listener.say("warning: this Python's ssl module cannot take OpenSSL callbacks, so "
                          "refusals come right after the handshake instead of as TLS alerts")
+        for notice in listener.material.notices:
+            listener.say(f"warning: {notice}")
         if announce is not None:
             announce(addresses)
         watcher = None

@@ -217,9 +217,9 @@ class Home:
         must be there).
 
         Raises:
-            CANotFound, CertificateNotFound, KeyFileError, StoreError (``crl`` and the
-            home's CRL is missing: ``init_ca`` writes one, so it was removed, and without
-            it every revoked certificate would be admitted)
+            CANotFound, CertificateNotFound, KeyFileError
+            StoreError: the home's CRL is missing while ``crl`` is set (``init_ca`` writes
+                one, so it was removed; without it every revoked certificate would pass).
         """
         self._require_ca()
         cert, key = self.cert_path(name), self.key_path(name)

@@ -39,7 +39,9 @@ from collections.abc import Callable
 
 __all__ = ["TICKET_KEYS_SIZE", "X509_V_ERR_CERT_HAS_EXPIRED", "X509_V_ERR_CERT_NOT_YET_VALID",
            "X509_V_ERR_CERT_REVOKED", "X509_V_ERR_CRL_HAS_EXPIRED", "X509_V_ERR_CRL_NOT_YET_VALID",
+           "X509_V_ERR_CRL_SIGNATURE_FAILURE", "X509_V_ERR_KEYUSAGE_NO_CRL_SIGN",
            "X509_V_ERR_POLICY_REFUSED", "X509_V_ERR_UNABLE_TO_GET_CRL",
+           "X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER",
            "X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY", "X509_V_ERR_UNSPECIFIED",
            "VerifyJudge", "available", "disable_session_cache", "request_ocsp",
            "set_ciphersuites", "set_groups", "set_session_ticket_judge", "set_ticket_keys",
@@ -62,6 +64,12 @@ X509_V_ERR_UNSPECIFIED = 1
 X509_V_ERR_UNABLE_TO_GET_CRL = 3
 """OpenSSL's code for "no CRL from the leaf's issuer", reported as unknown_ca: untrue, the
 CA is known; this side lacks its CRL. Remapped to X509_V_ERR_UNSPECIFIED."""
+X509_V_ERR_CRL_SIGNATURE_FAILURE = 8
+"""A CRL in the file whose signature does not verify (-> decrypt_error): this side's CRL
+is unusable, the peer's certificate may be fine. Remapped to X509_V_ERR_UNSPECIFIED."""
+X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER = 33
+X509_V_ERR_KEYUSAGE_NO_CRL_SIGN = 35
+"""Two more ways this side's CRL is unusable; remapped to X509_V_ERR_UNSPECIFIED too."""
 X509_V_ERR_CERT_NOT_YET_VALID = 9
 """-> bad_certificate."""
 X509_V_ERR_CERT_HAS_EXPIRED = 10

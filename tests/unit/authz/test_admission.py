@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from trustwire.authz.admission import TrustState, admit
+from trustwire.authz.admission import TrustState, admit, name_key
 from trustwire.authz.policy import Policy
 from trustwire.identity import PeerIdentity
 
@@ -22,9 +22,9 @@ def peer(cn: str = "alice", *, serial: int = 7, issuer: str = "CN=root",
                         not_after=not_after, issuer=issuer)
 
 
-TRUST = TrustState(policy=Policy(cn={"alice"}), revoked=frozenset({("CN=root", 99)}),
+TRUST = TrustState(policy=Policy(cn={"alice"}), revoked=frozenset({(name_key("CN=root"), 99)}),
                    anchors={ROOT: "CN=root", OTHER: "CN=other"},
-                   crls={"CN=root": NOW + dt.timedelta(hours=1), "CN=other": None})
+                   crls={"cn=root": NOW + dt.timedelta(hours=1), "cn=other": None})
 
 
 def test_an_allowed_identity_is_admitted() -> None:
@@ -34,7 +34,7 @@ def test_an_allowed_identity_is_admitted() -> None:
 
 @pytest.mark.parametrize(("who", "trust", "verified_by", "code"), [
     (None, TRUST, frozenset(), "no-certificate"),
-    (peer(), TrustState(crls={"CN=root": NOW - dt.timedelta(seconds=1)}), frozenset(),
+    (peer(), TrustState(crls={"cn=root": NOW - dt.timedelta(seconds=1)}), frozenset(),
      "crl-expired"),
     (peer(issuer="CN=intermediate"), TRUST, frozenset({ROOT}), "crl-missing"),
     (peer(not_after=NOW - dt.timedelta(seconds=1)), TRUST, frozenset(), "expired"),
@@ -53,8 +53,8 @@ def test_each_rule_refuses(who: PeerIdentity | None, trust: TrustState, verified
 def test_an_expired_crl_fails_closed_before_anything_else() -> None:
     """A revocation issued after the CRL's nextUpdate would go unseen: none of the
     certificates of its issuer is admitted (another CA's, with a fresh CRL, still are)."""
-    trust = TrustState(policy=Policy(), crls={"CN=root": NOW - dt.timedelta(minutes=1),
-                                              "CN=other": NOW + dt.timedelta(days=1)})
+    trust = TrustState(policy=Policy(), crls={"cn=root": NOW - dt.timedelta(minutes=1),
+                                              "cn=other": NOW + dt.timedelta(days=1)})
     assert admit(peer(), trust, now=NOW).code == "crl-expired"
     assert admit(peer(), trust, now=NOW - dt.timedelta(minutes=2)).allowed
     assert admit(peer(issuer="CN=other"), trust, now=NOW).allowed
@@ -63,7 +63,7 @@ def test_an_expired_crl_fails_closed_before_anything_else() -> None:
 
 def test_with_crl_checking_a_certificate_needs_its_issuers_crl() -> None:
     """OpenSSL's rule for full handshakes (VERIFY_CRL_CHECK_LEAF), on every path."""
-    trust = TrustState(crls={"CN=root": None})
+    trust = TrustState(crls={"cn=root": None})
     assert admit(peer(), trust, now=NOW).allowed
     missing = admit(peer(issuer="CN=intermediate"), trust, now=NOW)
     assert missing.code == "crl-missing" and "CN=intermediate" in missing.detail
@@ -73,7 +73,7 @@ def test_with_crl_checking_a_certificate_needs_its_issuers_crl() -> None:
 
 def test_revocation_is_matched_on_issuer_and_serial() -> None:
     """The same serial from another CA is another certificate."""
-    trust = TrustState(revoked=frozenset({("CN=root", 99)}))
+    trust = TrustState(revoked=frozenset({(name_key("CN=root"), 99)}))
     assert admit(peer(serial=99, issuer="CN=other"), trust, now=NOW).allowed
     assert admit(peer(serial=99), trust, now=NOW).code == "revoked"
 
@@ -95,3 +95,12 @@ def test_no_client_certificate_is_admitted_only_without_client_auth_or_policy() 
     assert admit(None, TrustState(peer_required=False), now=NOW).allowed
     refused = admit(None, TrustState(peer_required=False, policy=Policy(cn={"x"})), now=NOW)
     assert not refused.allowed and refused.code == "policy"
+
+
+def test_issuers_compare_as_openssl_compares_them() -> None:
+    """RFC 5280 7.1: case and runs of white space do not count."""
+    assert name_key("CN=Int  IB,O=Acme") == name_key("cn=int ib,o=ACME")
+    trust = TrustState(revoked=frozenset({(name_key("CN=Int IB"), 7)}),
+                       crls={name_key("CN=Int IB"): None})
+    assert admit(peer(issuer="CN=INT  IB"), trust, now=NOW).code == "revoked"
+    assert admit(peer(issuer="CN=Int IC"), trust, now=NOW).code == "crl-missing"
