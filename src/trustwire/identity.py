@@ -33,6 +33,10 @@ class PeerIdentity:
     not_before: dt.datetime
     not_after: dt.datetime
     issuer: str
+    issuer_key_id: str = ""
+    """The key identifier of the CA that signed it (its authority key identifier, hex;
+    empty when it has none): with ``issuer``, which CA this is, as OpenSSL tells apart
+    two CAs of the same name."""
 
     @classmethod
     def from_der(cls, der: bytes) -> PeerIdentity:
@@ -72,6 +76,11 @@ def _parse(der: bytes) -> PeerIdentity:
         uris = tuple(san.get_values_for_type(x509.UniformResourceIdentifier))
     except x509.ExtensionNotFound:
         dns, ips, uris = (), (), ()
+    try:
+        aki = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+        issuer_key_id = aki.key_identifier.hex() if aki.key_identifier else ""
+    except (x509.ExtensionNotFound, ValueError):
+        issuer_key_id = ""
     cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     ous = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
     return PeerIdentity(
@@ -85,4 +94,5 @@ def _parse(der: bytes) -> PeerIdentity:
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
         issuer=cert.issuer.rfc4514_string(),
+        issuer_key_id=issuer_key_id,
     )

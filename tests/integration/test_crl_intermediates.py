@@ -30,9 +30,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.servers import ServerThread
-from tests.trust import frame, read_frame
+from tests.trust import LOCAL, frame, read_frame
 from trustwire import services
 from trustwire.net.session import CUT_BOUND
+from trustwire.pki.ca import CertKind
+from trustwire.pki.store import Home
 from trustwire.server.server import Server
 from trustwire.tls.context import ClientTLS, ServerTLS
 from trustwire.wire import LengthCodec, RemoteError
@@ -231,8 +233,11 @@ def test_names_match_as_openssl_matches_them(pki: Pki, server: ServerThread) -> 
     assert "CERTIFICATE_REVOKED" in _refused(carol, server.port).upper()
     forger = ec.generate_private_key(ec.SECP256R1())
     pki.write_crls(pki.ib_crl(4, revoke=("carol",))
-                   + _crl("INT IA", pki.ia_key, 9, signer=forger))
+                   + _crl("INT IA", pki.ia_key, 9, signer=forger))  # IA's name, another key
     ok, _, error = _reload(server)
+    assert not ok and error is not None and "from CN=INT IA is not signed by that CA" in error
+    pki.write_crls(pki.ib_crl(4, revoke=("carol",)) + _crl("INT IA", pki.ia_key, 9))
+    ok, _, error = _reload(server)  # IA's own key, but a second CRL beside its first
     assert not ok and error is not None and "two CRLs from CN=Int IA (one says CN=INT IA)" in error
 
 
@@ -264,3 +269,46 @@ def test_an_expiring_intermediate_crl_refuses_only_that_intermediates_clients(
     held.close()
     assert "INTERNAL_ERROR" in _refused(carol, server.port).upper()
     _open(pki.client("dave"), server.port).close()  # IA's CRL is fresh: dave is served
+
+
+def test_two_cas_of_the_same_name_each_have_their_own_crl(tmp_path: Path) -> None:
+    """Fourth review: `ca init` names every CA "trustwire CA" unless told otherwise, so two
+    teams' homes bundled hold two CAs of one name. OpenSSL tells them (and their CRLs)
+    apart by key identifier; so does trustwire now: each CRL counts for its own CA,
+    revocation and rollback included, and the same serial under the other CA is untouched."""
+    a, b = Home(tmp_path / "a"), Home(tmp_path / "b")
+    for home in (a, b):
+        home.init_ca(name="trustwire CA")
+    a.issue("server", kind=CertKind.SERVER, sans=LOCAL)
+    a.issue("alice", kind=CertKind.CLIENT)
+    b.issue("bob", kind=CertKind.CLIENT)
+    bundle, crls = tmp_path / "bundle.pem", tmp_path / "crls.pem"
+    bundle.write_bytes(a.ca_cert_path.read_bytes() + b.ca_cert_path.read_bytes())
+
+    def write_crls() -> None:
+        (tmp_path / "crls.tmp").write_bytes(a.crl_path.read_bytes() + b.crl_path.read_bytes())
+        (tmp_path / "crls.tmp").replace(crls)
+
+    write_crls()
+    tls = ServerTLS(cert=a.cert_path("server"), key=a.key_path("server"), ca=bundle, crl=crls)
+
+    def client(home: Home, name: str) -> ssl.SSLContext:
+        return ClientTLS(ca=a.ca_cert_path, cert=home.cert_path(name),
+                         key=home.key_path(name)).context()
+
+    with ServerThread(lambda audit: Server(services.upper, tls=tls),
+                      audit_path=tmp_path / "audit.jsonl") as st:
+        held_bob = _open(client(b, "bob"), st.port)
+        _open(client(a, "alice"), st.port).close()
+        b_before = b.crl_path.read_bytes()
+        b.revoke("bob")
+        write_crls()
+        assert _reload(st)[:2] == (True, 1)
+        assert "has been revoked" in _cut_reason(held_bob)
+        held_bob.close()
+        assert "CERTIFICATE_REVOKED" in _refused(client(b, "bob"), st.port).upper()
+        _open(client(a, "alice"), st.port).close()  # the other "trustwire CA": untouched
+        (tmp_path / "crls.tmp").write_bytes(a.crl_path.read_bytes() + b_before)
+        (tmp_path / "crls.tmp").replace(crls)
+        ok, _, error = _reload(st)  # b's older CRL back: a rollback, whatever a's says
+        assert not ok and error is not None and "refusing to roll back" in error

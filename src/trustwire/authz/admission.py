@@ -30,14 +30,21 @@ from dataclasses import dataclass, field
 from trustwire.authz.policy import Decision, Policy, describe_peer
 from trustwire.identity import PeerIdentity
 
-__all__ = ["ADMITTED_OPEN", "TrustState", "admit", "name_key"]
+__all__ = ["ADMITTED_OPEN", "TrustState", "admit", "issuer_key", "name_key"]
 
 
 def name_key(name: str) -> str:
     """A distinguished name (RFC 4514) as OpenSSL compares it when it matches a CRL or a
-    CA to a certificate (RFC 5280 7.1): case and runs of white space do not count. The
-    key of every issuer-indexed table below."""
+    CA to a certificate (RFC 5280 7.1): case and runs of white space do not count."""
     return " ".join(name.split()).casefold()
+
+
+def issuer_key(name: str, key_id: str = "") -> str:
+    """A CA as OpenSSL tells CAs apart: its name (:func:`name_key`) and its key identifier
+    (hex; the certificates it signs carry it as their authority key identifier), since
+    two CAs may share a name. The key of every issuer-indexed table below."""
+    base = name_key(name)
+    return f"{base}#{key_id}" if key_id else base
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,12 +54,12 @@ class TrustState:
     policy: Policy = field(default_factory=Policy)
     """Who may connect once verified."""
     revoked: frozenset[tuple[str, int]] = frozenset()
-    """(issuer, serial) pairs the CRLs in force list, the issuer as :func:`name_key`."""
+    """(issuer, serial) pairs the CRLs in force list, the issuer as :func:`issuer_key`."""
     anchors: Mapping[str, str] = field(default_factory=dict)
     """Trusted CA certificates: SHA-256 fingerprint -> subject (RFC 4514). Empty when
     unknown (a ready-made SSLContext): the CA check is then OpenSSL's alone."""
     crls: Mapping[str, dt.datetime | None] | None = None
-    """The CRLs in force, when revocation is checked: issuer (as :func:`name_key`) ->
+    """The CRLs in force, when revocation is checked: issuer (as :func:`issuer_key`) ->
     nextUpdate (None: none given). Only CRLs whose signature was checked against a CA of
     the CA file or the chain are here; a certificate whose issuer has none is refused.
     None: revocation is not checked (no CRL file)."""
@@ -98,7 +105,7 @@ def admit(peer: PeerIdentity | None, trust: TrustState, *, now: dt.datetime,
         return ADMITTED_OPEN if trust.policy.is_open() else Decision(
             False, "no certificate was presented and the access policy needs one", "policy")
     who = describe_peer(peer)
-    issuer = name_key(peer.issuer)
+    issuer = issuer_key(peer.issuer, peer.issuer_key_id)
     if trust.crls is not None:
         if issuer not in trust.crls:
             return Decision(False, "revocation cannot be checked: no CRL from the issuer of the "

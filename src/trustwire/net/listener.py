@@ -37,7 +37,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
-from trustwire.authz.admission import name_key
 from trustwire.errors import ConfigError
 from trustwire.net.addresses import source_key
 from trustwire.net.gate import Gate
@@ -315,8 +314,7 @@ class Listener:
             if end is None or wall <= end.timestamp() or key in self._crl_expiry_seen:
                 continue
             self._crl_expiry_seen.add(key)
-            issuer = next((c.issuer for c in self.material.crls if name_key(c.issuer) == key),
-                          key)
+            issuer = next((c.issuer for c in self.material.crls if c.key == key), key)
             cut = self.rejudge(at=wall)
             if self.observer is not None:
                 self.observer.crl_expired(end.isoformat(), cut)

@@ -28,6 +28,9 @@ class CrlFacts:
 
     issuer: str
     """The CA that issued it (RFC 4514)."""
+    key: str
+    """That CA as ``trustwire.authz.admission.issuer_key`` (name and key identifier): the
+    key of the trust state's tables."""
     number: int | None
     this_update: dt.datetime
     next_update: dt.datetime | None
@@ -64,7 +67,7 @@ class Material:
     crls: tuple[CrlFacts, ...] = ()
     """The CRLs in force, one per CA."""
     crl_floors: Mapping[str, CrlFacts] = field(default_factory=dict)
-    """The newest CRL seen from each CA (by ``name_key``) since the listener started, also
+    """The newest CRL seen from each CA (by its ``key``) since the listener started, also
     for CAs whose CRL left the file: no later CRL from that CA may be older."""
     files: tuple[Path, ...] = ()
     """The files behind this material, watched for changes."""

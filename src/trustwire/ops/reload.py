@@ -40,7 +40,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from trustwire.authz.admission import TrustState, name_key
+from trustwire.authz.admission import TrustState, issuer_key, name_key
 from trustwire.authz.policy import Policy
 from trustwire.errors import InventoryError, ReloadError, TrustwireError
 from trustwire.net.listener import Listener
@@ -73,11 +73,22 @@ CLOCK_SKEW = dt.timedelta(minutes=5)
 """How far in the future a CRL's thisUpdate may lie (clocks differ a little)."""
 
 
+def ca_key(cert: x509.Certificate) -> str:
+    """:func:`issuer_key` of the CA ``cert``: its subject and subject key identifier (what
+    the certificates it signs carry as their authority key identifier)."""
+    try:
+        digest = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    except x509.ExtensionNotFound:
+        digest = x509.SubjectKeyIdentifier.from_public_key(cert.public_key()).digest
+    return issuer_key(cert.subject.rfc4514_string(), digest.hex())
+
+
 def _load_crls(path: Path, issuers: list[x509.Certificate], now: dt.datetime,
-               ) -> tuple[list[x509.CertificateRevocationList], list[str], bytes]:
+               ) -> tuple[list[tuple[x509.CertificateRevocationList, str]], list[str], bytes]:
     """The CRLs in the file from one of our CAs (the chain or the CA file; a bundle needs
     one per CA), each checked: signed by that CA, neither expired nor issued in the
-    future, one per CA. Names are matched as OpenSSL matches them (:func:`name_key`).
+    future, one per CA. Names are matched as OpenSSL matches them (:func:`name_key`), and
+    a CRL belongs to the CA whose key signed it (two CAs may share a name).
 
     A CRL from another issuer cannot be checked here (a CA removed from the bundle, or an
     intermediate the clients send that is not in the CA file): it is not used, and is
@@ -85,7 +96,8 @@ def _load_crls(path: Path, issuers: list[x509.Certificate], now: dt.datetime,
     be checked), so an unchecked CRL can neither admit anyone nor block a later one.
 
     Returns:
-        The CRLs used, the issuers of those not used, and the file's bytes.
+        The CRLs used with their CA's :func:`ca_key`, the issuers of those not used, and
+        the file's bytes.
 
     Raises:
         ReloadError: unreadable, no CRL from our CAs, one with a bad signature, expired,
@@ -98,7 +110,7 @@ def _load_crls(path: Path, issuers: list[x509.Certificate], now: dt.datetime,
     by_name: dict[str, list[x509.Certificate]] = {}
     for cert in issuers:
         by_name.setdefault(name_key(cert.subject.rfc4514_string()), []).append(cert)
-    crls: list[x509.CertificateRevocationList] = []
+    crls: list[tuple[x509.CertificateRevocationList, str]] = []
     seen: dict[str, str] = {}
     unused: list[str] = []
     for block in blocks:
@@ -107,20 +119,22 @@ def _load_crls(path: Path, issuers: list[x509.Certificate], now: dt.datetime,
         except ValueError as exc:
             raise ReloadError(f"{path} holds a CRL that is not valid PEM") from exc
         name = crl.issuer.rfc4514_string()
-        key = name_key(name)
+        candidates = by_name.get(name_key(name))
+        if not candidates:
+            unused.append(name)
+            continue
+        signer = next((c for c in candidates
+                       if crl.is_signature_valid(c.public_key())),  # type: ignore[arg-type]
+                      None)
+        if signer is None:
+            raise ReloadError(f"the CRL {path} from {name} is not signed by that CA's key",
+                              hint="regenerate it with `trustwire ca crl`")
+        key = ca_key(signer)
         if key in seen:
             raise ReloadError(f"{path} holds two CRLs from {seen[key]}"
                               f"{'' if seen[key] == name else f' (one says {name})'}: which "
                               "one is in force?", hint="keep only the newest one per CA")
         seen[key] = name
-        candidates = by_name.get(key)
-        if not candidates:
-            unused.append(name)
-            continue
-        if not any(crl.is_signature_valid(c.public_key())  # type: ignore[arg-type]
-                   for c in candidates):
-            raise ReloadError(f"the CRL {path} from {name} is not signed by that CA's key",
-                              hint="regenerate it with `trustwire ca crl`")
         if crl.next_update_utc is not None and crl.next_update_utc < now:
             raise ReloadError(f"the CRL {path} (from {name}) expired on "
                               f"{crl.next_update_utc:%Y-%m-%d %H:%M} UTC; every client would be "
@@ -130,19 +144,19 @@ def _load_crls(path: Path, issuers: list[x509.Certificate], now: dt.datetime,
                               f"{crl.last_update_utc:%Y-%m-%d %H:%M} UTC: a clock is wrong, "
                               "and every client would be refused",
                               hint="check the clocks of this host and the CA (timedatectl status)")
-        crls.append(crl)
+        crls.append((crl, key))
     if not crls:
         raise ReloadError(f"the CRL {path} is not signed by this CA (it names "
                           f"{', '.join(unused)})")
     return crls, unused, data
 
 
-def _crl_facts(crl: x509.CertificateRevocationList) -> CrlFacts:
+def _crl_facts(crl: x509.CertificateRevocationList, key: str) -> CrlFacts:
     try:
         number: int | None = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
     except x509.ExtensionNotFound:
         number = None
-    return CrlFacts(issuer=crl.issuer.rfc4514_string(), number=number,
+    return CrlFacts(issuer=crl.issuer.rfc4514_string(), key=key, number=number,
                     this_update=crl.last_update_utc, next_update=crl.next_update_utc,
                     revoked=len(crl),
                     fingerprint=hashlib.sha256(crl.public_bytes(serialization.Encoding.DER))
@@ -296,7 +310,7 @@ class TrustSource:
                    c.subject.rfc4514_string() for c in anchors_certs}
         peer_required = tls.client_auth if isinstance(tls, ServerTLS) else True
         trust = TrustState(policy=policy, revoked=revoked, anchors=anchors,
-                           crls={name_key(c.issuer): c.next_update for c in crls}
+                           crls={c.key: c.next_update for c in crls}
                            if tls.crl else None,
                            peer_required=peer_required)
         epoch = hashlib.sha256(len(ca_bytes).to_bytes(8, "big") + ca_bytes + crl_bytes).digest()
@@ -318,9 +332,8 @@ class TrustSource:
         crls: list[CrlFacts] = []
         revoked: set[tuple[str, int]] = set()
         floors = dict(floors)
-        for crl in loaded:
-            facts = _crl_facts(crl)
-            key = name_key(facts.issuer)
+        for crl, key in loaded:
+            facts = _crl_facts(crl, key)
             check_not_older(facts, floors.get(key), path)
             _check_home_floor(facts, issued_by.get(key), path)
             crls.append(facts)
@@ -365,7 +378,7 @@ class TrustSource:
             return {}  # unreadable: the in-process floors still hold
         except TrustwireError as exc:
             raise ReloadError(exc.message, hint=exc.hint) from exc
-        return {name_key(signer.subject.rfc4514_string()): number}
+        return {ca_key(signer): number}
 
 
 def _check_home_floor(facts: CrlFacts, floor: int | None, path: Path) -> None:
@@ -381,10 +394,10 @@ def _check_none_dropped(current: Material, crls: list[CrlFacts],
                         issuers: list[x509.Certificate], path: Path) -> None:
     """A CA still trusted must keep a CRL: dropping it, then putting an older one back,
     would roll its revocations back in two steps."""
-    still_trusted = {name_key(c.subject.rfc4514_string()) for c in issuers}
-    present = {name_key(c.issuer) for c in crls}
+    still_trusted = {ca_key(c) for c in issuers}
+    present = {c.key for c in crls}
     for facts in current.crls:
-        if name_key(facts.issuer) in still_trusted and name_key(facts.issuer) not in present:
+        if facts.key in still_trusted and facts.key not in present:
             raise ReloadError(f"the CRL file {path} no longer holds a CRL from {facts.issuer}, "
                               "which is still trusted",
                               hint="keep its newest CRL in the file (or remove the CA from the "

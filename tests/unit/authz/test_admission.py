@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
 
-from trustwire.authz.admission import TrustState, admit, name_key
+from trustwire.authz.admission import TrustState, admit, issuer_key, name_key
 from trustwire.authz.policy import Policy
 from trustwire.identity import PeerIdentity
 
@@ -104,3 +105,15 @@ def test_issuers_compare_as_openssl_compares_them() -> None:
                        crls={name_key("CN=Int IB"): None})
     assert admit(peer(issuer="CN=INT  IB"), trust, now=NOW).code == "revoked"
     assert admit(peer(issuer="CN=Int IC"), trust, now=NOW).code == "crl-missing"
+
+
+def test_two_cas_of_one_name_are_told_apart_by_key_identifier() -> None:
+    """As OpenSSL does: the certificates a CA signs name it and carry its key identifier."""
+    ours, theirs = issuer_key("CN=trustwire CA", "aa"), issuer_key("CN=trustwire CA", "bb")
+    trust = TrustState(revoked=frozenset({(ours, 7)}), crls={ours: None})
+    mine = dataclasses.replace(peer(issuer="CN=trustwire CA"), issuer_key_id="aa")
+    other = dataclasses.replace(mine, issuer_key_id="bb")
+    assert admit(mine, trust, now=NOW).code == "revoked"
+    assert admit(other, trust, now=NOW).code == "crl-missing"  # its own CA's CRL is needed
+    assert admit(other, dataclasses.replace(trust, crls={ours: None, theirs: None}),
+                 now=NOW).allowed  # the same serial under the other CA is another certificate

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import Pki
 from tests.memory import MemoryLink
-from trustwire.authz.admission import name_key
+from trustwire.authz.admission import issuer_key
 from trustwire.authz.policy import Policy
 from trustwire.net.listener import Limits
 from trustwire.net.session import CUT_BOUND, Session
@@ -139,7 +139,7 @@ def test_a_revoked_session_with_a_partial_frame_is_cut_at_once(pki: Pki) -> None
         peer = session.peer
         assert peer is not None
         srv.gate.update(dataclasses.replace(srv.gate.trust,
-                                            revoked=frozenset({(name_key(peer.issuer), peer.serial)})))
+                                            revoked=frozenset({(issuer_key(peer.issuer, peer.issuer_key_id), peer.serial)})))
         assert srv.rejudge() == 1
         client.write(b"\x00\x03abc")  # finishing the frame changes nothing: not processed
         link.pump()
@@ -205,14 +205,14 @@ def test_an_expired_crl_cuts_everyone_once(pki: Pki) -> None:
         _, _, bob = open_session(srv, pki, "bob")
         soon = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
         assert alice.peer is not None
-        issuer = alice.peer.issuer
-        srv.gate.update(dataclasses.replace(srv.gate.trust, crls={name_key(issuer): soon}))
+        issuer = issuer_key(alice.peer.issuer, alice.peer.issuer_key_id)
+        srv.gate.update(dataclasses.replace(srv.gate.trust, crls={issuer: soon}))
         srv.sweep(wall=soon.timestamp() - 1)
         assert not alice.tls.closed
         srv.sweep(wall=soon.timestamp() + 1)
         assert alice.tls.closed and bob.tls.closed and srv.stats.sessions_revoked == 2
         srv.gate.update(dataclasses.replace(srv.gate.trust,
-                                            crls={name_key(issuer): dt.datetime.now(dt.UTC)}))
+                                            crls={issuer: dt.datetime.now(dt.UTC)}))
         late, _, app, session = connect(srv, pki)
         late.pump()  # new handshakes are refused too, with an internal_error alert
         assert not session.opened and srv.stats.handshake_failures["crl-expired"] == 1
