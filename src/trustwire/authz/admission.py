@@ -24,6 +24,7 @@ process runs, in this order:
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -33,10 +34,16 @@ from trustwire.identity import PeerIdentity
 __all__ = ["ADMITTED_OPEN", "TrustState", "admit", "issuer_key", "name_key"]
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_ASCII_SPACES = re.compile("[ \t\n\v\f\r]+")
+
+
 def name_key(name: str) -> str:
     """A distinguished name (RFC 4514) as OpenSSL compares it when it matches a CRL or a
-    CA to a certificate (RFC 5280 7.1): case and runs of white space do not count."""
-    return " ".join(name.split()).casefold()
+    CA to a certificate (its canonical encoding, RFC 5280 7.1): ASCII case and runs of
+    ASCII white space do not count; other characters (É, a no-break space) count as they
+    are, since OpenSSL folds ASCII only."""
+    return _ASCII_SPACES.sub(" ", name).strip(" ").translate(_ASCII_LOWER)
 
 
 def issuer_key(name: str, key_id: str = "") -> str:
@@ -65,6 +72,12 @@ class TrustState:
     None: revocation is not checked (no CRL file)."""
     peer_required: bool = True
     """A peer without a certificate is refused (mutual TLS)."""
+    crl_not_before: Mapping[str, dt.datetime] = field(default_factory=dict)
+    """CRLs in force issued in the future (within the clock skew a reload allows): issuer
+    -> thisUpdate. OpenSSL refuses their certificates until then, and so does admission."""
+    revoked_cas: frozenset[str] = frozenset()
+    """CAs (as :func:`issuer_key`) that a CRL in force revokes, or whose own issuer it
+    does: the certificates they issued are refused (OpenSSL checks the leaf's CRL only)."""
 
     @property
     def crl_next_update(self) -> dt.datetime | None:
@@ -113,6 +126,12 @@ def admit(peer: PeerIdentity | None, trust: TrustState, *, now: dt.datetime,
                             f"no CRL from {peer.issuer} that can be checked: add that CA's CRL "
                             "to the CRL file, and its certificate to the CA file if it is an "
                             "intermediate the clients send")
+        starts = trust.crl_not_before.get(issuer)
+        if starts is not None and now < starts:
+            return Decision(False, "revocation cannot be checked: the CRL in force is not valid "
+                            "yet (a clock is wrong)", "crl-not-yet-valid",
+                            f"the CRL from {peer.issuer} is valid from {starts.isoformat()}; "
+                            "check the clocks (timedatectl status)")
         ends = trust.crls[issuer]
         if ends is not None and now > ends:
             return Decision(False, "revocation cannot be checked: the CRL in force has expired",
@@ -129,6 +148,9 @@ def admit(peer: PeerIdentity | None, trust: TrustState, *, now: dt.datetime,
         return Decision(False, f"the CA that issued the certificate of {who} is no longer "
                         "trusted", "untrusted-ca",
                         f"verified against {', '.join(sorted(f[:16] for f in verified_by))}")
+    if issuer in trust.revoked_cas:
+        return Decision(False, f"the CA that issued the certificate of {who} has been revoked",
+                        "revoked", f"{peer.issuer} is revoked by a CRL in force")
     if (issuer, peer.serial) in trust.revoked:
         return Decision(False, f"the certificate of {who} has been revoked", "revoked",
                         f"serial {peer.serial_hex} is in the CRL")

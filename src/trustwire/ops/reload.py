@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-import re
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -40,154 +39,29 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from trustwire.authz.admission import TrustState, issuer_key, name_key
+from trustwire.authz.admission import TrustState, name_key
 from trustwire.authz.policy import Policy
 from trustwire.errors import InventoryError, ReloadError, TrustwireError
 from trustwire.net.listener import Listener
 from trustwire.net.material import CrlFacts, Material, certificate_facts
+from trustwire.ops.crls import (
+    CRL_BLOCK,
+    ca_key,
+    cas_by_name,
+    check_home_floor,
+    check_none_dropped,
+    check_not_older,
+    crl_facts,
+    load_certificates,
+    load_crls,
+    read_file,
+    revoked_cas,
+    signer_of,
+)
 from trustwire.pki.store import Home
 from trustwire.tls.context import ClientTLS, ServerTLS
 
 __all__ = ["ReloadOutcome", "Reloader", "TrustSource", "Watcher", "check_not_older"]
-
-
-def _read(path: Path, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise ReloadError(f"cannot read {what} {path}: {exc.strerror}") from exc
-
-
-def _certificates(path: Path | None) -> tuple[list[x509.Certificate], bytes]:
-    if path is None:
-        return [], b""
-    data = _read(path, "the certificate file")
-    try:
-        return x509.load_pem_x509_certificates(data), data
-    except ValueError as exc:
-        raise ReloadError(f"{path} is not a valid PEM certificate file") from exc
-
-
-_CRL_BLOCK = re.compile(rb"-----BEGIN X509 CRL-----.+?-----END X509 CRL-----", re.S)
-CLOCK_SKEW = dt.timedelta(minutes=5)
-"""How far in the future a CRL's thisUpdate may lie (clocks differ a little)."""
-
-
-def ca_key(cert: x509.Certificate) -> str:
-    """:func:`issuer_key` of the CA ``cert``: its subject and subject key identifier (what
-    the certificates it signs carry as their authority key identifier)."""
-    try:
-        digest = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
-    except x509.ExtensionNotFound:
-        digest = x509.SubjectKeyIdentifier.from_public_key(cert.public_key()).digest
-    return issuer_key(cert.subject.rfc4514_string(), digest.hex())
-
-
-def _load_crls(path: Path, issuers: list[x509.Certificate], now: dt.datetime,
-               ) -> tuple[list[tuple[x509.CertificateRevocationList, str]], list[str], bytes]:
-    """The CRLs in the file from one of our CAs (the chain or the CA file; a bundle needs
-    one per CA), each checked: signed by that CA, neither expired nor issued in the
-    future, one per CA. Names are matched as OpenSSL matches them (:func:`name_key`), and
-    a CRL belongs to the CA whose key signed it (two CAs may share a name).
-
-    A CRL from another issuer cannot be checked here (a CA removed from the bundle, or an
-    intermediate the clients send that is not in the CA file): it is not used, and is
-    returned by name. Admission then refuses that issuer's certificates (no CRL that can
-    be checked), so an unchecked CRL can neither admit anyone nor block a later one.
-
-    Returns:
-        The CRLs used with their CA's :func:`ca_key`, the issuers of those not used, and
-        the file's bytes.
-
-    Raises:
-        ReloadError: unreadable, no CRL from our CAs, one with a bad signature, expired,
-            issued in the future, or two from the same issuer.
-    """
-    data = _read(path, "the CRL")
-    blocks = _CRL_BLOCK.findall(data)
-    if not blocks:
-        raise ReloadError(f"{path} is not a valid PEM CRL")
-    by_name: dict[str, list[x509.Certificate]] = {}
-    for cert in issuers:
-        by_name.setdefault(name_key(cert.subject.rfc4514_string()), []).append(cert)
-    crls: list[tuple[x509.CertificateRevocationList, str]] = []
-    seen: dict[str, str] = {}
-    unused: list[str] = []
-    for block in blocks:
-        try:
-            crl = x509.load_pem_x509_crl(block)
-        except ValueError as exc:
-            raise ReloadError(f"{path} holds a CRL that is not valid PEM") from exc
-        name = crl.issuer.rfc4514_string()
-        candidates = by_name.get(name_key(name))
-        if not candidates:
-            unused.append(name)
-            continue
-        signer = next((c for c in candidates
-                       if crl.is_signature_valid(c.public_key())),  # type: ignore[arg-type]
-                      None)
-        if signer is None:
-            raise ReloadError(f"the CRL {path} from {name} is not signed by that CA's key",
-                              hint="regenerate it with `trustwire ca crl`")
-        key = ca_key(signer)
-        if key in seen:
-            raise ReloadError(f"{path} holds two CRLs from {seen[key]}"
-                              f"{'' if seen[key] == name else f' (one says {name})'}: which "
-                              "one is in force?", hint="keep only the newest one per CA")
-        seen[key] = name
-        if crl.next_update_utc is not None and crl.next_update_utc < now:
-            raise ReloadError(f"the CRL {path} (from {name}) expired on "
-                              f"{crl.next_update_utc:%Y-%m-%d %H:%M} UTC; every client would be "
-                              "refused", hint="regenerate it with `trustwire ca crl`")
-        if crl.last_update_utc > now + CLOCK_SKEW:
-            raise ReloadError(f"the CRL {path} (from {name}) is not valid before "
-                              f"{crl.last_update_utc:%Y-%m-%d %H:%M} UTC: a clock is wrong, "
-                              "and every client would be refused",
-                              hint="check the clocks of this host and the CA (timedatectl status)")
-        crls.append((crl, key))
-    if not crls:
-        raise ReloadError(f"the CRL {path} is not signed by this CA (it names "
-                          f"{', '.join(unused)})")
-    return crls, unused, data
-
-
-def _crl_facts(crl: x509.CertificateRevocationList, key: str) -> CrlFacts:
-    try:
-        number: int | None = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
-    except x509.ExtensionNotFound:
-        number = None
-    return CrlFacts(issuer=crl.issuer.rfc4514_string(), key=key, number=number,
-                    this_update=crl.last_update_utc, next_update=crl.next_update_utc,
-                    revoked=len(crl),
-                    fingerprint=hashlib.sha256(crl.public_bytes(serialization.Encoding.DER))
-                    .hexdigest())
-
-
-def check_not_older(new: CrlFacts, current: CrlFacts | None, path: Path) -> None:
-    """Refuse a CRL older than the one in force from the same CA (a rollback would un-revoke).
-
-    Raises:
-        ReloadError: a lower CRL number, the same number with other contents, a CRL
-            without a number replacing one with, or (both without numbers) an earlier
-            thisUpdate.
-    """
-    if current is None or new.fingerprint == current.fingerprint:
-        return
-    hint = "put the newest CRL back (or write a new one with `trustwire ca crl`)"
-    if current.number is not None:
-        if new.number is not None and new.number > current.number:
-            return
-        shown = "no number" if new.number is None else f"number {new.number}"
-        raise ReloadError(
-            f"the CRL {path} from {new.issuer} has {shown}, not newer than number "
-            f"{current.number} in force; refusing to roll back (that could un-revoke "
-            "certificates)", hint=hint)
-    if new.number is not None or new.this_update > current.this_update:
-        return
-    raise ReloadError(
-        f"the CRL {path} from {new.issuer} was issued {new.this_update:%Y-%m-%d %H:%M:%S} UTC, "
-        f"not after the one in force ({current.this_update:%Y-%m-%d %H:%M:%S} UTC); "
-        "refusing to roll back", hint=hint)
 
 
 def _verify_server_chain(tls: ServerTLS) -> None:
@@ -287,8 +161,8 @@ class TrustSource:
             policy = self.current_policy()
         except TrustwireError as exc:
             raise ReloadError(exc.message, hint=exc.hint) from exc
-        chain, _ = _certificates(tls.cert)
-        anchors_certs, ca_bytes = _certificates(tls.ca)
+        chain, _ = load_certificates(tls.cert)
+        anchors_certs, ca_bytes = load_certificates(tls.ca)
         if isinstance(tls, ServerTLS):
             _verify_server_chain(tls)
         revoked: frozenset[tuple[str, int]] = frozenset()
@@ -305,11 +179,14 @@ class TrustSource:
                 "certificates it issued are refused; add its certificate to the CA file"
                 for name in unused)
             if current is not None:
-                _check_none_dropped(current, crls, chain + anchors_certs, tls.crl)
+                check_none_dropped(current, crls, chain + anchors_certs, tls.crl)
         anchors = {hashlib.sha256(c.public_bytes(serialization.Encoding.DER)).hexdigest():
                    c.subject.rfc4514_string() for c in anchors_certs}
         peer_required = tls.client_auth if isinstance(tls, ServerTLS) else True
         trust = TrustState(policy=policy, revoked=revoked, anchors=anchors,
+                           revoked_cas=revoked_cas(chain + anchors_certs, revoked),
+                           crl_not_before={c.key: c.this_update for c in crls
+                                           if c.this_update > now},
                            crls={c.key: c.next_update for c in crls}
                            if tls.crl else None,
                            peer_required=peer_required)
@@ -327,15 +204,15 @@ class TrustSource:
         """The CRL file, checked: its CRLs, the (issuer key, serial) pairs they revoke, the
         rollback floors with them (by issuer key), the issuers of CRLs not used, and the
         file's bytes."""
-        loaded, unused, data = _load_crls(path, issuers, now)
+        loaded, unused, data = load_crls(path, issuers, now)
         issued_by = self._home_floor()
         crls: list[CrlFacts] = []
         revoked: set[tuple[str, int]] = set()
         floors = dict(floors)
         for crl, key in loaded:
-            facts = _crl_facts(crl, key)
+            facts = crl_facts(crl, key)
             check_not_older(facts, floors.get(key), path)
-            _check_home_floor(facts, issued_by.get(key), path)
+            check_home_floor(facts, issued_by.get(key), path)
             crls.append(facts)
             floors[key] = facts
             revoked.update((key, entry.serial_number) for entry in crl)
@@ -343,9 +220,9 @@ class TrustSource:
 
     def _revocations(self, current: Material, trust: TrustState,
                     ) -> tuple[TrustState, dict[str, CrlFacts], int] | None:
-        """After a failed :meth:`build`: the CRL file's new revocations, if the CRL file is
-        sound on its own (a broken policy file or a certificate caught mid-renewal must not
-        hold back a revocation written at the same time). Only ever adds revocations.
+        """After a failed :meth:`build`: the new revocations in the CRL file's validly signed
+        CRLs (a broken policy file, a certificate caught mid-renewal or another CA's stale
+        CRL must not hold back a revocation written at the same time). Only ever adds.
 
         Returns:
             The trust state with them, the rollback floors with the new CRLs, and how many
@@ -354,17 +231,42 @@ class TrustSource:
         if self.tls.crl is None:
             return None
         try:
-            chain, _ = _certificates(self.tls.cert)
-            anchors, _ = _certificates(self.tls.ca)
-            _, revoked, floors, _, _ = self._read_crls(self.tls.crl, chain + anchors,
-                                                     dict(current.crl_floors),
-                                                     dt.datetime.now(dt.UTC))
+            chain, _ = load_certificates(self.tls.cert)
+            anchors, _ = load_certificates(self.tls.ca)
+            blocks = CRL_BLOCK.findall(read_file(self.tls.crl, "the CRL"))
+            issued_by = self._home_floor()
         except TrustwireError:
             return None
+        # CRL by CRL: one CA's unusable CRL (expired, rolled back, forged) must not hold
+        # back another's revocation. A validly signed CRL's entries are revocations its CA
+        # made, whatever else is wrong with it; only a CRL older than the floor is skipped
+        # (its entries are in the newer one).
+        by_name = cas_by_name(chain + anchors)
+        floors = dict(current.crl_floors)
+        revoked: set[tuple[str, int]] = set()
+        for block in blocks:
+            try:
+                crl = x509.load_pem_x509_crl(block)
+            except ValueError:
+                continue
+            signer = signer_of(crl, by_name.get(name_key(crl.issuer.rfc4514_string()), []))
+            if signer is None:
+                continue
+            key = ca_key(signer)
+            facts = crl_facts(crl, key)
+            try:
+                check_not_older(facts, floors.get(key), self.tls.crl)
+                check_home_floor(facts, issued_by.get(key), self.tls.crl)
+            except ReloadError:
+                continue
+            floors[key] = facts
+            revoked.update((key, entry.serial_number) for entry in crl)
         added = revoked - trust.revoked
         if not added:
             return None
-        return replace(trust, revoked=trust.revoked | added), floors, len(added)
+        everything = trust.revoked | added
+        return replace(trust, revoked=everything, revoked_cas=trust.revoked_cas
+                       | revoked_cas(chain + anchors, everything)), floors, len(added)
 
     def _home_floor(self) -> dict[str, int]:
         """The newest CRL number the home's CA signed, by the CA's name (empty without a home)."""
@@ -379,29 +281,6 @@ class TrustSource:
         except TrustwireError as exc:
             raise ReloadError(exc.message, hint=exc.hint) from exc
         return {ca_key(signer): number}
-
-
-def _check_home_floor(facts: CrlFacts, floor: int | None, path: Path) -> None:
-    if floor is None or (facts.number is not None and facts.number >= floor):
-        return
-    shown = "no number" if facts.number is None else f"number {facts.number}"
-    raise ReloadError(f"the CRL {path} has {shown}, but the CA has signed number {floor}: it is "
-                      "an older CRL put back (that could un-revoke certificates)",
-                      hint="regenerate it with `trustwire ca crl`")
-
-
-def _check_none_dropped(current: Material, crls: list[CrlFacts],
-                        issuers: list[x509.Certificate], path: Path) -> None:
-    """A CA still trusted must keep a CRL: dropping it, then putting an older one back,
-    would roll its revocations back in two steps."""
-    still_trusted = {ca_key(c) for c in issuers}
-    present = {c.key for c in crls}
-    for facts in current.crls:
-        if facts.key in still_trusted and facts.key not in present:
-            raise ReloadError(f"the CRL file {path} no longer holds a CRL from {facts.issuer}, "
-                              "which is still trusted",
-                              hint="keep its newest CRL in the file (or remove the CA from the "
-                                   "bundle first)")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from cryptography.hazmat.primitives import hashes
 
 from trustwire.errors import ConfigError, ReloadError
 from trustwire.net.material import Material
-from trustwire.ops.reload import TrustSource, ca_key
+from trustwire.ops.crls import ca_key
+from trustwire.ops.reload import TrustSource
 from trustwire.pki.ca import CertKind
 from trustwire.pki.names import SubjectAltNames
 from trustwire.pki.renewal import crl_due, due_at, parse_before
