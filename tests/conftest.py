@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,10 @@ from trustwire.pki.store import Home
 from trustwire.tls.context import ClientTLS, ServerTLS
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# Listeners keep their CRL rollback floors in the user's state directory
+# (trustwire.ops.floors): the test run, and every server it starts, gets its own.
+os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="trustwire-test-state-")
 
 
 def require_tool(name: str) -> str:

@@ -72,11 +72,13 @@ def _cert(cn: str, key: Key, issuer: str, issuer_key: Key, *, ca: bool,
 
 
 def _crl(issuer: str, key: Key, number: int, revoked: tuple[int, ...] = (),
-         next_update: dt.datetime | None = None, signer: Key | None = None) -> bytes:
+         next_update: dt.datetime | None = None, signer: Key | None = None,
+         this_update: dt.datetime | None = None) -> bytes:
     builder = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
-        .last_update(NOW - dt.timedelta(minutes=10) + dt.timedelta(seconds=min(number, 300)))
+        .last_update(this_update
+                     or NOW - dt.timedelta(minutes=10) + dt.timedelta(seconds=min(number, 300)))
         .next_update(next_update or NOW + dt.timedelta(days=7))
         .add_extension(x509.CRLNumber(number), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()),
@@ -116,18 +118,25 @@ class Pki:
             (where / f"{name}.key").write_bytes(key.private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption()))
-        self.fixed = _crl("Root R", root_key, 1) + _crl("Int IA", self.ia_key, 1)
+        self.ib = ib
+        self.ia_crl1 = _crl("Int IA", self.ia_key, 1)
+        self.fixed = _crl("Root R", root_key, 1) + self.ia_crl1
+        """R's and IA's CRLs, written before IB's by :meth:`write_crls`."""
 
     def write_crls(self, ib: bytes | None) -> None:
+        """R's and IA's CRLs (:attr:`fixed`), then ``ib``: IB's CRL, or none. ECDSA
+        signatures differ each time, so re-signing a number is another CRL (refused as
+        a rollback): write :attr:`ib_written` to keep IB's as it is."""
+        self.ib_written = ib
         tmp = self.where / "crl.tmp"
         tmp.write_bytes(self.fixed + (ib or b""))
         tmp.replace(self.where / "crl.pem")
 
     def ib_crl(self, number: int, *, revoke: tuple[str, ...] = (),
                next_update: dt.datetime | None = None, name: str = "Int IB",
-               signer: Key | None = None) -> bytes:
+               signer: Key | None = None, this_update: dt.datetime | None = None) -> bytes:
         return _crl(name, self.ib_key, number, tuple(self.serials[n] for n in revoke),
-                    next_update, signer)
+                    next_update, signer, this_update)
 
     def client(self, name: str) -> ssl.SSLContext:
         return ClientTLS(ca=self.where / "ca.crt", cert=self.where / f"{name}.crt",

@@ -58,6 +58,7 @@ from trustwire.ops.crls import (
     revoked_cas,
     signer_of,
 )
+from trustwire.ops.floors import FloorStore
 from trustwire.pki.store import Home
 from trustwire.tls.context import ClientTLS, ServerTLS
 
@@ -124,6 +125,9 @@ class TrustSource:
     is refused after a restart too."""
     identity: str | None = None
     """The identity's name in ``home``."""
+    floor_dir: Path | None = None
+    """Where the CRL rollback floors are kept on disk (default: the user's state
+    directory, one small file per CRL file: docs/operations.md, "No CRL rollback")."""
 
     @classmethod
     def of(cls, tls: ServerTLS | ClientTLS, policy: Policy | Path | None) -> TrustSource:
@@ -170,9 +174,10 @@ class TrustSource:
         floors = dict(current.crl_floors) if current is not None else {}
         crl_bytes = b""
         notices: tuple[str, ...] = ()
-        if tls.crl is not None:
+        store = FloorStore(tls.crl, self.floor_dir) if tls.crl is not None else None
+        if tls.crl is not None and store is not None:
             crls, revoked, floors, unused, crl_bytes = self._read_crls(
-                tls.crl, chain + anchors_certs, floors, now)
+                tls.crl, chain + anchors_certs, store.merged(floors), now)
             notices = tuple(
                 f"the CRL from {name} in {tls.crl} is not used: that CA is in neither the CA "
                 "file nor the certificate chain, so its CRL cannot be checked, and the "
@@ -193,6 +198,8 @@ class TrustSource:
         epoch = hashlib.sha256(len(ca_bytes).to_bytes(8, "big") + ca_bytes + crl_bytes).digest()
         files = tuple(p for p in (tls.cert, tls.key, tls.ca, tls.crl, self.policy_file)
                       if p is not None)
+        if store is not None:
+            store.save(floors)  # a restart or a replaced worker starts from here
         return Material(context=context, trust=trust, epoch=epoch,
                         certificate=certificate_facts(chain[0]) if chain else None,
                         crls=tuple(crls), crl_floors=floors, files=files, notices=notices)
@@ -242,7 +249,8 @@ class TrustSource:
         # made, whatever else is wrong with it; only a CRL older than the floor is skipped
         # (its entries are in the newer one).
         by_name = cas_by_name(chain + anchors)
-        floors = dict(current.crl_floors)
+        store = FloorStore(self.tls.crl, self.floor_dir)
+        floors = store.merged(current.crl_floors)
         revoked: set[tuple[str, int]] = set()
         for block in blocks:
             try:
@@ -264,6 +272,7 @@ class TrustSource:
         added = revoked - trust.revoked
         if not added:
             return None
+        store.save(floors)
         everything = trust.revoked | added
         return replace(trust, revoked=everything, revoked_cas=trust.revoked_cas
                        | revoked_cas(chain + anchors, everything)), floors, len(added)

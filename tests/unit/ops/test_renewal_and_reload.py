@@ -225,19 +225,45 @@ def test_a_removed_cas_crl_does_not_block_the_removal_and_its_floor_stays(tmp_pa
         source.build(third)
 
 
-def test_the_homes_inventory_is_the_floor_across_restarts(home: Home) -> None:
+def test_the_homes_inventory_is_the_floor_across_restarts(home: Home, tmp_path: Path) -> None:
     """Second review: rollback protection lived in memory; a restarted (or replaced) worker
     took an old CRL copied back."""
     older = home.crl_path.read_bytes()
     home.issue("carol", kind=CertKind.CLIENT)
     home.revoke("carol")
+    fresh = tmp_path / "no-floors-yet"  # as on a machine that never ran this server
     source = TrustSource(tls=ServerTLS.from_identity(home, "server"), home=home,
-                         identity="server")
+                         identity="server", floor_dir=fresh)
     assert source.build().crl is not None
     home.crl_path.write_bytes(older)
     with pytest.raises(ReloadError, match="but the CA has signed number 2"):
-        source.build()  # no material in force: a fresh start
-    assert TrustSource(tls=ServerTLS.from_identity(home, "server")).build().crl is not None
+        TrustSource(tls=ServerTLS.from_identity(home, "server"), home=home, identity="server",
+                    floor_dir=tmp_path / "elsewhere").build()  # a fresh start, no floor file
+    assert TrustSource(tls=ServerTLS.from_identity(home, "server"),
+                       floor_dir=tmp_path / "nowhere").build().crl is not None  # no home
+
+
+def test_the_floor_on_disk_outlives_the_process(home: Home, tmp_path: Path) -> None:
+    """Fifth review: with --crl FILE and no home, a replaced worker (or a restart) took a
+    CRL its siblings refused as a rollback; the floor lived in memory only."""
+    files = home.identity("server")
+    crl = tmp_path / "copy.pem"
+    crl.write_bytes(home.crl_path.read_bytes())
+    older = crl.read_bytes()
+
+    def source() -> TrustSource:
+        return TrustSource(tls=ServerTLS(cert=files.cert, key=files.key, ca=files.ca, crl=crl),
+                           floor_dir=tmp_path / "floors")
+
+    assert source().build().crl is not None
+    home.revoke("server")  # any revocation: a newer CRL
+    crl.write_bytes(home.crl_path.read_bytes())
+    assert source().build().crl is not None  # the floor on disk rises to it
+    crl.write_bytes(older)
+    with pytest.raises(ReloadError, match="refusing to roll back"):
+        source().build()  # a new process, no material in force
+    floor_files = list((tmp_path / "floors").iterdir())
+    assert len(floor_files) == 1 and floor_files[0].suffix == ".json"
 
 
 def test_the_home_is_checked_again_at_each_reload(home: Home) -> None:
