@@ -112,8 +112,6 @@ async def run_listener(
                          "refusals come right after the handshake instead of as TLS alerts")
         for notice in listener.material.notices:
             listener.say(f"warning: {notice}")
-        if announce is not None:
-            announce(addresses)
         watcher = None
         if reloader is not None and operations.reload_interval > 0:
             watcher = Watcher(reloader, operations.reload_interval)
@@ -131,6 +129,8 @@ async def run_listener(
 
                 loop.add_signal_handler(signal.SIGHUP, on_hangup)
                 handled.append(signal.SIGHUP)
+        if announce is not None:  # only now: a SIGTERM right after it must drain, not kill
+            announce(addresses)
         try:
             await stop.wait()
         finally:
