@@ -24,6 +24,7 @@ process runs, in this order:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrst
 _ASCII_SPACES = re.compile("[ \t\n\v\f\r]+")
 
 
+@functools.lru_cache(maxsize=1024)  # a handful of CA names, asked on every handshake
 def name_key(name: str) -> str:
     """A distinguished name (RFC 4514) as OpenSSL compares it when it matches a CRL or a
     CA to a certificate (its canonical encoding, RFC 5280 7.1): ASCII case and runs of
@@ -46,6 +48,7 @@ def name_key(name: str) -> str:
     return _ASCII_SPACES.sub(" ", name).strip(" ").translate(_ASCII_LOWER)
 
 
+@functools.lru_cache(maxsize=1024)
 def issuer_key(name: str, key_id: str = "") -> str:
     """A CA as OpenSSL tells CAs apart: its name (:func:`name_key`) and its key identifier
     (hex; the certificates it signs carry it as their authority key identifier), since
