@@ -1,25 +1,39 @@
-"""The gate and OpenSSL agree about every CRL, and a revocation never waits (fifth review).
+"""The gate and OpenSSL agree about every CRL, and a revocation never waits (fifth and
+sixth reviews).
 
 Each case here once split the decision: a full handshake (OpenSSL's CRL check plus the
 gate) went one way while open sessions, judged by the gate alone at the reload, went the
 other; or a sound revocation was held back by something unrelated. The PKI is the one of
 test_crl_intermediates.py: root R and intermediate IB in the CA file, IA in the server's
-chain, carol issued by IB, dave by IA.
+chain, carol issued by IB, dave by IA; the ``pki`` fixture's variants change IB's
+spelling or name, or the CRLs' numbering.
+
+The sixth review's cases also failed before their fix: a CRL whose issuer has an outer
+space was not used; an intermediate whose issuer field has an outer space, or that
+carries its root's name, escaped its root's revocation; salvage made a refused (future)
+CRL the rollback floor; a floor file of the wrong shape crashed every reload, an unsafe
+floor directory was used, and a rollback refusal did not name the floor file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import json
+import os
 import ssl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.integration.test_crl_intermediates import (
+    NOW,
     Pki,
     _cert,
     _crl,
@@ -28,18 +42,87 @@ from tests.integration.test_crl_intermediates import (
     _refused,
     _reload,
     _server,
+    _usage,
 )
 from tests.servers import ServerThread
 from tests.trust import frame, read_frame
 from trustwire import services
+from trustwire.errors import ReloadError
+from trustwire.net.session import CUT_BOUND
+from trustwire.ops.floors import FloorStore
+from trustwire.ops.reload import TrustSource
 from trustwire.server.server import Server
 from trustwire.tls.context import ClientTLS, ServerTLS
 
+PEM = serialization.Encoding.PEM
+
+
+def _respell_ib_issuer(pki: Pki, issuer: str) -> None:
+    root_key = pki.root_key
+    ib = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Int IB")]))
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+        .public_key(pki.ib_key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - dt.timedelta(hours=1)).not_valid_after(NOW + dt.timedelta(days=9))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(_usage(True), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(pki.ib_key.public_key()),
+                       critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+            root_key.public_key()), critical=False)
+        .sign(root_key, hashes.SHA256())
+    )
+    pem = ib.public_bytes(serialization.Encoding.PEM)
+    (pki.where / "ca+ib.crt").write_bytes((pki.where / "ca.crt").read_bytes() + pem)
+    carol = x509.load_pem_x509_certificates((pki.where / "carol.crt").read_bytes())[0]
+    (pki.where / "carol.crt").write_bytes(carol.public_bytes(serialization.Encoding.PEM) + pem)
+    pki.ib = ib
+
+
+def _unnumbered(pki: Pki, this_update: dt.datetime, revoke: tuple[str, ...] = ()) -> bytes:
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Int IB")]))
+        .last_update(this_update).next_update(this_update + dt.timedelta(days=7))
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+            pki.ib_key.public_key()), critical=False)
+    )
+    for name in revoke:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(pki.serials[name])
+            .revocation_date(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)).build())
+    return builder.sign(pki.ib_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+
+def _self_issued(made: Pki, tmp_path: Path) -> None:
+    """IB carries its root's name ("Root R") with a key of its own."""
+    ib = _cert("Root R", made.ib_key, "Root R", made.root_key, ca=True)  # self-issued
+    key = ec.generate_private_key(ec.SECP256R1())
+    carol = _cert("carol", key, "Root R", made.ib_key, ca=False,
+                  eku=ExtendedKeyUsageOID.CLIENT_AUTH)
+    made.serials["carol"] = carol.serial_number
+    (tmp_path / "carol.crt").write_bytes(carol.public_bytes(PEM) + ib.public_bytes(PEM))
+    (tmp_path / "carol.key").write_bytes(key.private_bytes(
+        PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (tmp_path / "ca+ib.crt").write_bytes((tmp_path / "ca.crt").read_bytes()
+                                         + ib.public_bytes(PEM))
+    made.ib = ib
+    made.write_crls(_crl("Root R", made.ib_key, 1))  # IB's CRL (its name is "Root R")
+
 
 @pytest.fixture
-def pki(tmp_path: Path) -> Pki:
+def pki(request: pytest.FixtureRequest, tmp_path: Path) -> Pki:
     made = Pki(tmp_path)
-    made.write_crls(made.ib_crl(1))
+    variant = getattr(request, "param", "plain")
+    if variant == "respelled":
+        _respell_ib_issuer(made, "Root R ")
+    if variant == "unnumbered":
+        made.write_crls(_unnumbered(made, dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)))
+    elif variant == "self-issued":
+        _self_issued(made, tmp_path)
+    else:
+        made.write_crls(made.ib_crl(1))
     return made
 
 
@@ -157,3 +240,122 @@ def test_names_openssl_does_not_fold_are_not_folded(tmp_path: Path, spelling: st
         ok, _, error = _reload(st)
         assert not ok and error is not None and "is not signed by this CA" in error
         assert _handshake_ok(carol, st.port) and _still_served(held)  # the old CRL stays
+
+
+@pytest.mark.parametrize("spelling", ["Int IB ", " Int IB"])
+def test_a_crl_spelled_with_an_outer_space_still_revokes(
+        pki: Pki, server: ServerThread, spelling: str) -> None:
+    carol = pki.client("carol")
+    held = _open(carol, server.port)
+    pki.write_crls(pki.ib_crl(2, name=spelling, revoke=("carol",)))
+    outcome = _reload(server)  # ok or failed: the revocation must be in force either way
+    time.sleep(CUT_BOUND + 0.5)
+    assert not _still_served(held), f"carol's open session survived ({outcome})"
+    assert not _handshake_ok(carol, server.port), "carol's new handshake was admitted"
+
+
+@pytest.mark.parametrize("pki", ["respelled", "self-issued"], indirect=True)
+def test_the_roots_revocation_of_an_intermediate_counts_however_it_is_named(
+        pki: Pki, server: ServerThread) -> None:
+    """IB's issuer field spelled "CN=Root R " (OpenSSL strips the space), or IB carrying
+    its root's name with a key of its own (a key rollover's link certificate)."""
+    carol = pki.client("carol")
+    held = _open(carol, server.port)  # OpenSSL and the gate accept the chain
+    pki.fixed = _crl("Root R", pki.root_key, 2, (pki.ib.serial_number,)) + pki.ia_crl1
+    pki.write_crls(pki.ib_written)
+    ok, cut, error = _reload(server)
+    assert ok, error
+    assert cut == 1 and not _still_served(held), "carol's open session survived IB's revocation"
+    assert not _handshake_ok(carol, server.port), "carol, issued by a revoked CA, was admitted"
+
+
+@pytest.mark.parametrize("pki", ["unnumbered"], indirect=True)
+def test_a_refused_future_crl_does_not_become_the_floor(pki: Pki, server: ServerThread) -> None:
+    now = dt.datetime.now(dt.UTC)
+    carol = pki.client("carol")
+    _open(carol, server.port).close()
+    pki.write_crls(_unnumbered(pki, now + dt.timedelta(days=1), revoke=("carol",)))
+    ok, _, error = _reload(server)
+    assert not ok and error is not None and "in force all the same" in error  # salvaged
+    assert "REVOKED" in _refused(carol, server.port).upper()
+    # The CA's clock is fixed; its next CRL is correct and newer than the one in force.
+    pki.write_crls(_unnumbered(pki, now, revoke=("carol",)))
+    ok, _, error = _reload(server)
+    assert ok, error
+
+
+def _source(pki: Pki, floors: Path) -> TrustSource:
+    tls = ServerTLS(cert=pki.where / "server.crt", key=pki.where / "server.key",
+                    ca=pki.where / "ca+ib.crt", crl=pki.where / "crl.pem")
+    return TrustSource(tls=tls, floor_dir=floors)
+
+
+def _corrupt(store: FloorStore) -> None:
+    data = json.loads(store.path.read_text())
+    store.path.write_text(json.dumps(
+        {key: dict(entry, number=str(entry["number"])) for key, entry in data.items()}))
+
+
+def test_a_type_confused_floor_file_fails_the_build_with_a_reload_error(
+        pki: Pki, tmp_path: Path) -> None:
+    source = _source(pki, tmp_path / "floors")
+    source.build()
+    _corrupt(FloorStore(pki.where / "crl.pem", tmp_path / "floors"))
+    with contextlib.suppress(ReloadError):  # a clear refusal is fine; a TypeError is not
+        source.build()
+
+
+def test_a_type_confused_floor_file_does_not_hold_back_a_revocation(
+        pki: Pki, tmp_path: Path) -> None:
+    with _server(pki, tmp_path, "ca+ib.crt") as st:
+        store = FloorStore(pki.where / "crl.pem",
+                           Path(os.environ["XDG_STATE_HOME"]) / "trustwire" / "crl-floors")
+        assert store.path.exists()
+        _corrupt(store)
+        pki.write_crls(pki.ib_crl(2, revoke=("carol",)))
+        carol = pki.client("carol")
+        _open(carol, st.port).close()
+
+        def attempt() -> object:
+            try:
+                return st.server.reloader.reload("test")  # type: ignore[union-attr]
+            except Exception as exc:
+                return exc
+
+        outcome = st.call(attempt)
+        assert not isinstance(outcome, Exception), f"the reload crashed: {outcome!r}"
+        assert "REVOKED" in _refused(carol, st.port).upper()
+
+
+@pytest.mark.parametrize("unsafe", ["world-writable", "foreign-owned"])
+def test_an_unsafe_floor_directory_is_not_used(pki: Pki, tmp_path: Path, unsafe: str) -> None:
+    """Another user who can write there could lower, raise or plant floors: the floors
+    then stay in memory only, and the start and each reload say why."""
+    floors = tmp_path / "floors"
+    floors.mkdir()
+    if unsafe == "world-writable":
+        floors.chmod(0o777)
+    else:
+        if os.geteuid() != 0:
+            pytest.skip("needs root to chown")
+        os.chown(floors, 65534, 65534)
+    planted = FloorStore(pki.where / "crl.pem", floors).path
+    planted.write_text(json.dumps({"x": {"issuer": "CN=Int IB", "number": 10**9,
+                                         "this_update": NOW.isoformat(), "fingerprint": ""}}))
+    built = _source(pki, floors).build()  # the planted floor is not read...
+    assert any("kept in memory only" in n and ("by others" in n or "another user" in n)
+               for n in built.notices), built.notices
+    assert json.loads(planted.read_text())["x"]["number"] == 10**9  # ...nor written over
+
+
+def test_a_rollback_refusal_after_a_restart_names_the_floor_file(
+        pki: Pki, tmp_path: Path) -> None:
+    floors = tmp_path / "floors"
+    _source(pki, floors).build()
+    pki.write_crls(pki.ib_crl(2))
+    _source(pki, floors).build()
+    pki.write_crls(pki.ib_crl(1))  # restored from a backup, on purpose
+    with pytest.raises(ReloadError) as info:
+        _source(pki, floors).build()  # a restart: the floor comes from disk
+    said = info.value.message + " " + (info.value.hint or "")
+    assert str(FloorStore(pki.where / "crl.pem", floors).path) in said

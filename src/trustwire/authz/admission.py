@@ -25,9 +25,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from cryptography import x509
 
 from trustwire.authz.policy import Decision, Policy, describe_peer
 from trustwire.identity import PeerIdentity
@@ -39,13 +42,27 @@ _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrst
 _ASCII_SPACES = re.compile("[ \t\n\v\f\r]+")
 
 
+def _fold(value: str) -> str:
+    return _ASCII_SPACES.sub(" ", value).strip(" ").translate(_ASCII_LOWER)
+
+
 @functools.lru_cache(maxsize=1024)  # a handful of CA names, asked on every handshake
 def name_key(name: str) -> str:
     """A distinguished name (RFC 4514) as OpenSSL compares it when it matches a CRL or a
-    CA to a certificate (its canonical encoding, RFC 5280 7.1): ASCII case and runs of
-    ASCII white space do not count; other characters (É, a no-break space) count as they
-    are, since OpenSSL folds ASCII only."""
-    return _ASCII_SPACES.sub(" ", name).strip(" ").translate(_ASCII_LOWER)
+    CA to a certificate (its canonical encoding, RFC 5280 7.1): attribute by attribute,
+    ASCII case and runs of ASCII white space do not count, nor white space at either end
+    of a value; other characters (É, a no-break space) count as they are, since OpenSSL
+    folds ASCII only. The values are compared parsed, not as escaped text (``CN=R\\ ``
+    is ``CN=R``)."""
+    try:
+        parsed = x509.Name.from_rfc4514_string(name)
+    except ValueError:  # not RFC 4514 after all: fold the text
+        return "?" + _fold(name)
+    def attribute(a: x509.NameAttribute[str | bytes]) -> str:
+        value = _fold(a.value) if isinstance(a.value, str) else a.value.hex()
+        return f"{a.oid.dotted_string}={json.dumps(value)}"
+
+    return ",".join("+".join(sorted(attribute(a) for a in rdn)) for rdn in parsed.rdns)
 
 
 @functools.lru_cache(maxsize=1024)

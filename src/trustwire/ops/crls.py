@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
 from trustwire.authz.admission import issuer_key, name_key
@@ -126,6 +127,18 @@ def load_crls(path: Path, issuers: list[x509.Certificate], now: dt.datetime,
     return crls, unused, data
 
 
+def _self_signed(cert: x509.Certificate) -> bool:
+    """A root: signed by its own key (a CA that merely carries its issuer's name, a key
+    rollover's link certificate, is not)."""
+    if cert.issuer != cert.subject:
+        return False
+    try:
+        cert.verify_directly_issued_by(cert)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
 def revoked_cas(cas: list[x509.Certificate], revoked: frozenset[tuple[str, int]],
                  ) -> frozenset[str]:
     """The CAs among ``cas`` that ``revoked`` lists, and (transitively) those they issued."""
@@ -137,7 +150,7 @@ def revoked_cas(cas: list[x509.Certificate], revoked: frozenset[tuple[str, int]]
             key_id = ""
         return issuer_key(cert.issuer.rfc4514_string(), key_id)
 
-    links = [(ca_key(c), parent(c), c.serial_number) for c in cas if c.issuer != c.subject]
+    links = [(ca_key(c), parent(c), c.serial_number) for c in cas if not _self_signed(c)]
     out = {key for key, up, serial in links if (up, serial) in revoked}
     while True:
         more = {key for key, up, _ in links if up in out} - out

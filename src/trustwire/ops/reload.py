@@ -45,6 +45,7 @@ from trustwire.errors import InventoryError, ReloadError, TrustwireError
 from trustwire.net.listener import Listener
 from trustwire.net.material import CrlFacts, Material, certificate_facts
 from trustwire.ops.crls import (
+    CLOCK_SKEW,
     CRL_BLOCK,
     ca_key,
     cas_by_name,
@@ -176,13 +177,24 @@ class TrustSource:
         notices: tuple[str, ...] = ()
         store = FloorStore(tls.crl, self.floor_dir) if tls.crl is not None else None
         if tls.crl is not None and store is not None:
-            crls, revoked, floors, unused, crl_bytes = self._read_crls(
-                tls.crl, chain + anchors_certs, store.merged(floors), now)
+            try:
+                crls, revoked, floors, unused, crl_bytes = self._read_crls(
+                    tls.crl, chain + anchors_certs, store.merged(floors), now)
+            except ReloadError as exc:
+                if "refusing to roll back" not in exc.message or not store.path.exists():
+                    raise
+                raise ReloadError(exc.message, hint=(
+                    f"{exc.hint}; the newest CRL seen from each CA is recorded in "
+                    f"{store.path} (delete that file to take an older CRL on purpose)")) from exc
             notices = tuple(
                 f"the CRL from {name} in {tls.crl} is not used: that CA is in neither the CA "
                 "file nor the certificate chain, so its CRL cannot be checked, and the "
                 "certificates it issued are refused; add its certificate to the CA file"
                 for name in unused)
+            problem = store.problem()
+            if problem is not None:
+                notices += (f"the CRL rollback floors are kept in memory only, not in "
+                            f"{store.path}: {problem}",)
             if current is not None:
                 check_none_dropped(current, crls, chain + anchors_certs, tls.crl)
         anchors = {hashlib.sha256(c.public_bytes(serialization.Encoding.DER)).hexdigest():
@@ -249,6 +261,7 @@ class TrustSource:
         # made, whatever else is wrong with it; only a CRL older than the floor is skipped
         # (its entries are in the newer one).
         by_name = cas_by_name(chain + anchors)
+        now = dt.datetime.now(dt.UTC)
         store = FloorStore(self.tls.crl, self.floor_dir)
         floors = store.merged(current.crl_floors)
         revoked: set[tuple[str, int]] = set()
@@ -267,8 +280,10 @@ class TrustSource:
                 check_home_floor(facts, issued_by.get(key), self.tls.crl)
             except ReloadError:
                 continue
-            floors[key] = facts
             revoked.update((key, entry.serial_number) for entry in crl)
+            if crl.last_update_utc <= now + CLOCK_SKEW and (
+                    crl.next_update_utc is None or crl.next_update_utc >= now):
+                floors[key] = facts  # only a CRL a reload would take may become the floor
         added = revoked - trust.revoked
         if not added:
             return None

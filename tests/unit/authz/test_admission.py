@@ -25,7 +25,7 @@ def peer(cn: str = "alice", *, serial: int = 7, issuer: str = "CN=root",
 
 TRUST = TrustState(policy=Policy(cn={"alice"}), revoked=frozenset({(name_key("CN=root"), 99)}),
                    anchors={ROOT: "CN=root", OTHER: "CN=other"},
-                   crls={"cn=root": NOW + dt.timedelta(hours=1), "cn=other": None})
+                   crls={name_key("CN=root"): NOW + dt.timedelta(hours=1), name_key("CN=other"): None})
 
 
 def test_an_allowed_identity_is_admitted() -> None:
@@ -35,7 +35,7 @@ def test_an_allowed_identity_is_admitted() -> None:
 
 @pytest.mark.parametrize(("who", "trust", "verified_by", "code"), [
     (None, TRUST, frozenset(), "no-certificate"),
-    (peer(), TrustState(crls={"cn=root": NOW - dt.timedelta(seconds=1)}), frozenset(),
+    (peer(), TrustState(crls={name_key("CN=root"): NOW - dt.timedelta(seconds=1)}), frozenset(),
      "crl-expired"),
     (peer(issuer="CN=intermediate"), TRUST, frozenset({ROOT}), "crl-missing"),
     (peer(not_after=NOW - dt.timedelta(seconds=1)), TRUST, frozenset(), "expired"),
@@ -54,8 +54,8 @@ def test_each_rule_refuses(who: PeerIdentity | None, trust: TrustState, verified
 def test_an_expired_crl_fails_closed_before_anything_else() -> None:
     """A revocation issued after the CRL's nextUpdate would go unseen: none of the
     certificates of its issuer is admitted (another CA's, with a fresh CRL, still are)."""
-    trust = TrustState(policy=Policy(), crls={"cn=root": NOW - dt.timedelta(minutes=1),
-                                              "cn=other": NOW + dt.timedelta(days=1)})
+    trust = TrustState(policy=Policy(), crls={name_key("CN=root"): NOW - dt.timedelta(minutes=1),
+                                              name_key("CN=other"): NOW + dt.timedelta(days=1)})
     assert admit(peer(), trust, now=NOW).code == "crl-expired"
     assert admit(peer(), trust, now=NOW - dt.timedelta(minutes=2)).allowed
     assert admit(peer(issuer="CN=other"), trust, now=NOW).allowed
@@ -64,7 +64,7 @@ def test_an_expired_crl_fails_closed_before_anything_else() -> None:
 
 def test_with_crl_checking_a_certificate_needs_its_issuers_crl() -> None:
     """OpenSSL's rule for full handshakes (VERIFY_CRL_CHECK_LEAF), on every path."""
-    trust = TrustState(crls={"cn=root": None})
+    trust = TrustState(crls={name_key("CN=root"): None})
     assert admit(peer(), trust, now=NOW).allowed
     missing = admit(peer(issuer="CN=intermediate"), trust, now=NOW)
     assert missing.code == "crl-missing" and "CN=intermediate" in missing.detail
@@ -100,7 +100,11 @@ def test_no_client_certificate_is_admitted_only_without_client_auth_or_policy() 
 
 def test_issuers_compare_as_openssl_compares_them() -> None:
     """RFC 5280 7.1: case and runs of white space do not count."""
-    assert name_key("CN=Int  IB,O=Acme") == name_key("cn=int ib,o=ACME")
+    assert name_key("CN=Int  IB,O=Acme") == name_key("CN=int ib,O=ACME")
+    assert name_key("CN=Int IB\\ ") == name_key("CN=\\ Int IB") == name_key("CN=Int IB")
+    assert name_key("CN=Café") != name_key("CN=CAFÉ")  # OpenSSL folds ASCII only
+    assert name_key("CN=a+O=b,C=DE") == name_key("O=b+CN=a,C=DE")
+    assert name_key("CN=a,O=b") != name_key("CN=a\\,O=b")  # one attribute is not two
     trust = TrustState(revoked=frozenset({(name_key("CN=Int IB"), 7)}),
                        crls={name_key("CN=Int IB"): None})
     assert admit(peer(issuer="CN=INT  IB"), trust, now=NOW).code == "revoked"
