@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
+import re
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -33,6 +35,9 @@ class PeerIdentity:
     not_before: dt.datetime
     not_after: dt.datetime
     issuer: str
+    issuer_canonical: str = ""
+    """``issuer`` as OpenSSL compares names (:func:`canonical_name` of the parsed name;
+    empty for a hand-made identity, whose ``issuer`` text is parsed instead)."""
     issuer_key_id: str = ""
     """The key identifier of the CA that signed it (its authority key identifier, hex;
     empty when it has none): with ``issuer``, which CA this is, as OpenSSL tells apart
@@ -95,4 +100,39 @@ def _parse(der: bytes) -> PeerIdentity:
         not_after=cert.not_valid_after_utc,
         issuer=cert.issuer.rfc4514_string(),
         issuer_key_id=issuer_key_id,
+        issuer_canonical=canonical_name(cert.issuer),
     )
+
+
+_CANON_TYPES = frozenset({"UTF8String", "BMPString", "UniversalString", "PrintableString",
+                          "T61String", "IA5String", "VisibleString"})
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_ASCII_SPACES = re.compile("[ \t\n\v\f\r]+")
+
+
+def fold_text(value: str) -> str:
+    """ASCII case and runs of ASCII white space do not count, nor white space at either
+    end: OpenSSL's folding of a name's text values (it folds ASCII only)."""
+    return _ASCII_SPACES.sub(" ", value).strip(" ").translate(_ASCII_LOWER)
+
+
+def canonical_name(name: x509.Name) -> str:
+    """A distinguished name as OpenSSL compares it when it matches a CRL or a CA to a
+    certificate (its canonical encoding, RFC 5280 7.1): RDN by RDN, the attributes of a
+    multi-valued RDN in any order, text values folded by :func:`fold_text`. Values that
+    are not text (a BIT STRING) compare as bytes."""
+    def attribute(a: x509.NameAttribute[str | bytes]) -> str:
+        # OpenSSL folds only its text string types (asn1_string_canon's
+        # ASN1_MASK_CANON); others (NumericString, BIT STRING, ...) compare as they are,
+        # type included. cryptography keeps the type in a private field only.
+        kind = getattr(getattr(a, "_type", None), "name", "")
+        raw = a.value if isinstance(a.value, str) else a.value.hex()
+        if kind and kind not in _CANON_TYPES:
+            return f"{a.oid.dotted_string}={kind}:{json.dumps(raw)}"
+        if kind == "T61String" and isinstance(a.value, str):
+            # cryptography writes and reads T61String as UTF-8; OpenSSL reads it as Latin-1
+            return f"{a.oid.dotted_string}={json.dumps(fold_text(a.value.encode().decode('latin-1')))}"
+        value = fold_text(a.value) if isinstance(a.value, str) else raw
+        return f"{a.oid.dotted_string}={json.dumps(value)}"
+
+    return ",".join("+".join(sorted(attribute(a) for a in rdn)) for rdn in name.rdns)

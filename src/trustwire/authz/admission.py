@@ -25,53 +25,49 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from cryptography import x509
 
 from trustwire.authz.policy import Decision, Policy, describe_peer
-from trustwire.identity import PeerIdentity
+from trustwire.identity import PeerIdentity, canonical_name, fold_text
 
-__all__ = ["ADMITTED_OPEN", "TrustState", "admit", "issuer_key", "name_key"]
-
-
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-_ASCII_SPACES = re.compile("[ \t\n\v\f\r]+")
+__all__ = ["ADMITTED_OPEN", "TrustState", "admit", "issuer_key", "name_key", "peer_issuer_key"]
 
 
-def _fold(value: str) -> str:
-    return _ASCII_SPACES.sub(" ", value).strip(" ").translate(_ASCII_LOWER)
+def name_key(name: str | x509.Name) -> str:
+    """A distinguished name as OpenSSL compares it when it matches a CRL or a CA to a
+    certificate (:func:`trustwire.identity.canonical_name`). Give the parsed name where
+    there is one (it keeps the string types); a string (RFC 4514) is parsed first, and
+    folded as text only when it cannot be."""
+    if isinstance(name, x509.Name):
+        return canonical_name(name)  # not cached: equal Names may differ in string types
+    return _text_name_key(name)
 
 
 @functools.lru_cache(maxsize=1024)  # a handful of CA names, asked on every handshake
-def name_key(name: str) -> str:
-    """A distinguished name (RFC 4514) as OpenSSL compares it when it matches a CRL or a
-    CA to a certificate (its canonical encoding, RFC 5280 7.1): attribute by attribute,
-    ASCII case and runs of ASCII white space do not count, nor white space at either end
-    of a value; other characters (É, a no-break space) count as they are, since OpenSSL
-    folds ASCII only. The values are compared parsed, not as escaped text (``CN=R\\ ``
-    is ``CN=R``)."""
+def _text_name_key(name: str) -> str:
     try:
-        parsed = x509.Name.from_rfc4514_string(name)
+        return canonical_name(x509.Name.from_rfc4514_string(name))
     except ValueError:  # not RFC 4514 after all: fold the text
-        return "?" + _fold(name)
-    def attribute(a: x509.NameAttribute[str | bytes]) -> str:
-        value = _fold(a.value) if isinstance(a.value, str) else a.value.hex()
-        return f"{a.oid.dotted_string}={json.dumps(value)}"
-
-    return ",".join("+".join(sorted(attribute(a) for a in rdn)) for rdn in parsed.rdns)
+        return "?" + fold_text(name)
 
 
-@functools.lru_cache(maxsize=1024)
-def issuer_key(name: str, key_id: str = "") -> str:
+def with_key_id(base: str, key_id: str) -> str:
+    return f"{base}#{key_id}" if key_id else base
+
+
+def issuer_key(name: str | x509.Name, key_id: str = "") -> str:
     """A CA as OpenSSL tells CAs apart: its name (:func:`name_key`) and its key identifier
     (hex; the certificates it signs carry it as their authority key identifier), since
     two CAs may share a name. The key of every issuer-indexed table below."""
-    base = name_key(name)
-    return f"{base}#{key_id}" if key_id else base
+    return with_key_id(name_key(name), key_id)
+
+
+def peer_issuer_key(peer: PeerIdentity) -> str:
+    """:func:`issuer_key` of the CA that issued ``peer``, from its parsed issuer name."""
+    return with_key_id(peer.issuer_canonical or name_key(peer.issuer), peer.issuer_key_id)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,7 +105,7 @@ class TrustState:
         """The anchors ``peer`` may have been verified against, when the verification
         itself is not at hand (a resumed session): those whose subject issued it, else
         all of them. Admission then requires every candidate to stay trusted."""
-        issuer = name_key(peer.issuer)
+        issuer = peer.issuer_canonical or name_key(peer.issuer)
         named = frozenset(fp for fp, subject in self.anchors.items()
                           if name_key(subject) == issuer)
         return named or frozenset(self.anchors)
@@ -138,7 +134,7 @@ def admit(peer: PeerIdentity | None, trust: TrustState, *, now: dt.datetime,
         return ADMITTED_OPEN if trust.policy.is_open() else Decision(
             False, "no certificate was presented and the access policy needs one", "policy")
     who = describe_peer(peer)
-    issuer = issuer_key(peer.issuer, peer.issuer_key_id)
+    issuer = peer_issuer_key(peer)
     if trust.crls is not None:
         if issuer not in trust.crls:
             return Decision(False, "revocation cannot be checked: no CRL from the issuer of the "

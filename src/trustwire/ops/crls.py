@@ -19,6 +19,8 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.padding import PSS, PKCS1v15
 
 from trustwire.authz.admission import issuer_key, name_key
 from trustwire.errors import ReloadError
@@ -60,7 +62,7 @@ def ca_key(cert: x509.Certificate) -> str:
         digest = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
     except x509.ExtensionNotFound:
         digest = x509.SubjectKeyIdentifier.from_public_key(cert.public_key()).digest
-    return issuer_key(cert.subject.rfc4514_string(), digest.hex())
+    return issuer_key(cert.subject, digest.hex())
 
 
 def load_crls(path: Path, issuers: list[x509.Certificate], now: dt.datetime,
@@ -97,7 +99,7 @@ def load_crls(path: Path, issuers: list[x509.Certificate], now: dt.datetime,
         except ValueError as exc:
             raise ReloadError(f"{path} holds a CRL that is not valid PEM") from exc
         name = crl.issuer.rfc4514_string()
-        candidates = by_name.get(name_key(name))
+        candidates = by_name.get(name_key(crl.issuer))
         if not candidates:
             unused.append(name)
             continue
@@ -129,31 +131,58 @@ def load_crls(path: Path, issuers: list[x509.Certificate], now: dt.datetime,
 
 def _self_signed(cert: x509.Certificate) -> bool:
     """A root: signed by its own key (a CA that merely carries its issuer's name, a key
-    rollover's link certificate, is not)."""
+    rollover's link certificate, is not). Checked by hand, since cryptography's
+    ``verify_directly_issued_by`` refuses SHA-1 roots, which OpenSSL takes as anchors."""
     if cert.issuer != cert.subject:
         return False
+    key = cert.public_key()
     try:
-        cert.verify_directly_issued_by(cert)
-    except (ValueError, TypeError, InvalidSignature):
+        if isinstance(key, rsa.RSAPublicKey):
+            padding = cert.signature_algorithm_parameters
+            if not isinstance(padding, PKCS1v15 | PSS) or cert.signature_hash_algorithm is None:
+                return False
+            key.verify(cert.signature, cert.tbs_certificate_bytes, padding,
+                       cert.signature_hash_algorithm)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            if cert.signature_hash_algorithm is None:
+                return False
+            key.verify(cert.signature, cert.tbs_certificate_bytes,
+                       ec.ECDSA(cert.signature_hash_algorithm))
+        elif isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+            key.verify(cert.signature, cert.tbs_certificate_bytes)
+        elif isinstance(key, dsa.DSAPublicKey) and cert.signature_hash_algorithm is not None:
+            key.verify(cert.signature, cert.tbs_certificate_bytes,
+                       cert.signature_hash_algorithm)
+        else:
+            return False
+    except (InvalidSignature, ValueError, TypeError):
         return False
     return True
 
 
 def revoked_cas(cas: list[x509.Certificate], revoked: frozenset[tuple[str, int]],
-                 ) -> frozenset[str]:
-    """The CAs among ``cas`` that ``revoked`` lists, and (transitively) those they issued."""
-    def parent(cert: x509.Certificate) -> str:
+                ) -> frozenset[str]:
+    """The CAs among ``cas`` that ``revoked`` lists, and (transitively) those they issued.
+    A CA without an authority key identifier (OpenSSL allows it for a self-issued one)
+    counts as issued by every known CA of its issuer's name."""
+    keys_by_name: dict[str, list[str]] = {}
+    for ca in cas:
+        keys_by_name.setdefault(name_key(ca.subject), []).append(ca_key(ca))
+
+    def parents(cert: x509.Certificate) -> list[str]:
         try:
             aki = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
             key_id = aki.key_identifier.hex() if aki.key_identifier else ""
         except x509.ExtensionNotFound:
             key_id = ""
-        return issuer_key(cert.issuer.rfc4514_string(), key_id)
+        if key_id:
+            return [issuer_key(cert.issuer, key_id)]
+        return keys_by_name.get(name_key(cert.issuer), []) or [name_key(cert.issuer)]
 
-    links = [(ca_key(c), parent(c), c.serial_number) for c in cas if not _self_signed(c)]
-    out = {key for key, up, serial in links if (up, serial) in revoked}
+    links = [(ca_key(c), parents(c), c.serial_number) for c in cas if not _self_signed(c)]
+    out = {key for key, ups, serial in links if any((up, serial) in revoked for up in ups)}
     while True:
-        more = {key for key, up, _ in links if up in out} - out
+        more = {key for key, ups, _ in links if any(up in out for up in ups)} - out
         if not more:
             return frozenset(out)
         out |= more
@@ -162,7 +191,7 @@ def revoked_cas(cas: list[x509.Certificate], revoked: frozenset[tuple[str, int]]
 def cas_by_name(issuers: list[x509.Certificate]) -> dict[str, list[x509.Certificate]]:
     by_name: dict[str, list[x509.Certificate]] = {}
     for cert in issuers:
-        by_name.setdefault(name_key(cert.subject.rfc4514_string()), []).append(cert)
+        by_name.setdefault(name_key(cert.subject), []).append(cert)
     return by_name
 
 

@@ -99,7 +99,7 @@ class FloorStore:
             return {}
         try:
             raw = json.loads(self.path.read_text())
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):  # RecursionError: [[[[... nested
             return {}
         floors: dict[str, CrlFacts] = {}
         for key, entry in raw.items() if isinstance(raw, dict) else ():

@@ -270,7 +270,7 @@ class TrustSource:
                 crl = x509.load_pem_x509_crl(block)
             except ValueError:
                 continue
-            signer = signer_of(crl, by_name.get(name_key(crl.issuer.rfc4514_string()), []))
+            signer = signer_of(crl, by_name.get(name_key(crl.issuer), []))
             if signer is None:
                 continue
             key = ca_key(signer)
