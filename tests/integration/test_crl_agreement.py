@@ -367,3 +367,21 @@ def test_a_rollback_refusal_after_a_restart_names_the_floor_file(
         _source(pki, floors).build()  # a restart: the floor comes from disk
     said = info.value.message + " " + (info.value.hint or "")
     assert str(FloorStore(pki.where / "crl.pem", floors).path) in said
+
+
+@pytest.mark.parametrize("pki", ["unnumbered"], indirect=True)
+def test_an_old_numbered_crl_cannot_replace_a_newer_unnumbered_one(
+        pki: Pki, server: ServerThread) -> None:
+    """Eighth review: with an unnumbered CRL in force, any numbered one was taken whatever
+    its thisUpdate, so an old numbered CRL copied back un-revoked carol."""
+    now = dt.datetime.now(dt.UTC)
+    carol = pki.client("carol")
+    pki.write_crls(_unnumbered(pki, now - dt.timedelta(minutes=1), revoke=("carol",)))
+    assert _reload(server)[0]
+    assert "CERTIFICATE_REVOKED" in _refused(carol, server.port).upper()
+    pki.write_crls(pki.ib_crl(7, this_update=now - dt.timedelta(hours=2)))  # from before
+    ok, _, error = _reload(server)
+    assert not ok and error is not None and "refusing to roll back" in error
+    assert "CERTIFICATE_REVOKED" in _refused(carol, server.port).upper()
+    pki.write_crls(pki.ib_crl(8, revoke=("carol",), this_update=now))  # numbered, and newer
+    assert _reload(server)[0]

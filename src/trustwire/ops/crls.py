@@ -220,8 +220,9 @@ def check_not_older(new: CrlFacts, current: CrlFacts | None, path: Path) -> None
 
     Raises:
         ReloadError: a lower CRL number, the same number with other contents, a CRL
-            without a number replacing one with, or (both without numbers) an earlier
-            thisUpdate.
+            without a number replacing one with, or (the one in force without a number)
+            a thisUpdate that is not later, numbered or not: a number alone cannot say
+            that an old numbered CRL is newer than an unnumbered one.
     """
     if current is None or new.fingerprint == current.fingerprint:
         return
@@ -234,7 +235,7 @@ def check_not_older(new: CrlFacts, current: CrlFacts | None, path: Path) -> None
             f"the CRL {path} from {new.issuer} has {shown}, not newer than number "
             f"{current.number} in force; refusing to roll back (that could un-revoke "
             "certificates)", hint=hint)
-    if new.number is not None or new.this_update > current.this_update:
+    if new.this_update > current.this_update:
         return
     raise ReloadError(
         f"the CRL {path} from {new.issuer} was issued {new.this_update:%Y-%m-%d %H:%M:%S} UTC, "

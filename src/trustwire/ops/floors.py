@@ -34,12 +34,11 @@ __all__ = ["FloorStore", "newer"]
 
 
 def newer(a: CrlFacts, b: CrlFacts) -> bool:
-    """Whether CRL ``a`` supersedes ``b`` from the same CA (a higher number; for CRLs
-    without numbers, a later thisUpdate)."""
+    """Whether CRL ``a`` supersedes ``b`` from the same CA (both numbered: a higher
+    number; otherwise a later thisUpdate, as :func:`trustwire.ops.crls.check_not_older`
+    judges)."""
     if a.number is not None and b.number is not None:
         return a.number > b.number
-    if a.number is not None or b.number is not None:
-        return a.number is not None  # a numbered CRL supersedes an unnumbered one
     return a.this_update > b.this_update
 
 
