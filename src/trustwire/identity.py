@@ -36,7 +36,7 @@ class PeerIdentity:
     not_after: dt.datetime
     issuer: str
     issuer_canonical: str = ""
-    """``issuer`` as OpenSSL compares names (:func:`canonical_name` of the parsed name;
+    """``issuer`` as OpenSSL compares names (``canonical_name`` of the parsed name;
     empty for a hand-made identity, whose ``issuer`` text is parsed instead)."""
     issuer_key_id: str = ""
     """The key identifier of the CA that signed it (its authority key identifier, hex;
