@@ -24,9 +24,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-from memio import StubTransport  # bench/ is on sys.path when a script there runs
+from memio import StubTransport, identities  # bench/ is on sys.path when a script there runs
 
 from trustwire.net.transport import TLSTransport
 from trustwire.server.server import Server
@@ -79,13 +78,7 @@ def handshake(listener: Server, client_ctx: ssl.SSLContext,
 
 
 def run(shape: str, count: int) -> float:
-    with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp)
-        tw = [sys.executable, "-m", "trustwire", "--home", str(home)]
-        for args in (["ca", "init", "--name", "handshakes CA"],
-                     ["cert", "issue", "server", "--server", "--dns", "localhost"],
-                     ["cert", "issue", "client", "--client"]):
-            subprocess.run([*tw, *args], check=True, capture_output=True)
+    with identities("handshakes CA") as home:
         listener = Server(upper, tls=ServerTLS.from_identity(home, "server"))
         client_ctx = ClientTLS.from_identity(home, "client").context()
     loop = asyncio.new_event_loop()  # timers are scheduled on it; it never runs

@@ -16,14 +16,11 @@ Usage: python bench/hotpath.py [echo|serve] [ROUND_TRIPS] [SIZE]
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-from memio import StubTransport  # bench/ is on sys.path when a script there runs
+from memio import StubTransport, identities  # bench/ is on sys.path when a script there runs
 
 from trustwire.net.transport import TLSTransport
 from trustwire.server.server import Server
@@ -86,13 +83,7 @@ def main() -> None:
     size = int(sys.argv[3]) if len(sys.argv) > 3 else 64
     if shape not in ("echo", "serve"):
         raise SystemExit("the shape is echo or serve")
-    with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp)
-        tw = [sys.executable, "-m", "trustwire", "--home", str(home)]
-        for args in (["ca", "init", "--name", "hotpath CA"],
-                     ["cert", "issue", "server", "--server", "--dns", "localhost"],
-                     ["cert", "issue", "client", "--client"]):
-            subprocess.run([*tw, *args], check=True, capture_output=True)
+    with identities("hotpath CA") as home:
         server_ctx = ServerTLS.from_identity(home, "server").context()
         client_ctx = ClientTLS.from_identity(home, "client").context()
     loop = asyncio.new_event_loop()  # resume_reading schedules on the running loop; unused here

@@ -1,12 +1,31 @@
-"""What an asyncio transport must offer TLSTransport, for benchmarks that run in memory.
+"""What the in-memory benchmarks share: a transport stub and a home with identities.
 
-Subclasses define ``write``; everything else a TLSTransport asks of its transport is
-a no-op or a fixed answer here.
+``StubTransport`` subclasses define ``write``; everything else a TLSTransport asks of
+its transport is a no-op or a fixed answer here.
 """
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+
+
+@contextlib.contextmanager
+def identities(ca_name: str) -> Iterator[Path]:
+    """A temporary home made with the CLI: a CA, ``server`` (localhost) and ``client``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        tw = [sys.executable, "-m", "trustwire", "--home", str(home)]
+        for args in (["ca", "init", "--name", ca_name],
+                     ["cert", "issue", "server", "--server", "--dns", "localhost"],
+                     ["cert", "issue", "client", "--client"]):
+            subprocess.run([*tw, *args], check=True, capture_output=True)
+        yield home
 
 
 class StubTransport:

@@ -126,13 +126,13 @@ def canonical_name(name: x509.Name) -> str:
         # ASN1_MASK_CANON); others (NumericString, BIT STRING, ...) compare as they are,
         # type included. cryptography keeps the type in a private field only.
         kind = getattr(getattr(a, "_type", None), "name", "")
-        raw = a.value if isinstance(a.value, str) else a.value.hex()
+        value = a.value if isinstance(a.value, str) else a.value.hex()
         if kind and kind not in _CANON_TYPES:
-            return f"{a.oid.dotted_string}={kind}:{json.dumps(raw)}"
-        if kind == "T61String" and isinstance(a.value, str):
-            # cryptography writes and reads T61String as UTF-8; OpenSSL reads it as Latin-1
-            return f"{a.oid.dotted_string}={json.dumps(fold_text(a.value.encode().decode('latin-1')))}"
-        value = fold_text(a.value) if isinstance(a.value, str) else raw
+            return f"{a.oid.dotted_string}={kind}:{json.dumps(value)}"
+        if kind == "T61String":  # cryptography keeps it as UTF-8, OpenSSL reads Latin-1
+            value = value.encode().decode("latin-1")
+        if isinstance(a.value, str):
+            value = fold_text(value)
         return f"{a.oid.dotted_string}={json.dumps(value)}"
 
     return ",".join("+".join(sorted(attribute(a) for a in rdn)) for rdn in name.rdns)

@@ -41,7 +41,8 @@ from tests.integration.test_crl_intermediates import (
     _refused,
     _reload,
     _server,
-    _usage,
+    reissue_ib,
+    serving,
 )
 from tests.servers import ServerThread
 from tests.trust import frame, read_frame
@@ -54,29 +55,6 @@ from trustwire.server.server import Server
 from trustwire.tls.context import ClientTLS, ServerTLS
 
 PEM = serialization.Encoding.PEM
-
-
-def _respell_ib_issuer(pki: Pki, issuer: str) -> None:
-    root_key = pki.root_key
-    ib = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Int IB")]))
-        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
-        .public_key(pki.ib_key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - dt.timedelta(hours=1)).not_valid_after(NOW + dt.timedelta(days=9))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(_usage(True), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(pki.ib_key.public_key()),
-                       critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-            root_key.public_key()), critical=False)
-        .sign(root_key, hashes.SHA256())
-    )
-    pem = ib.public_bytes(serialization.Encoding.PEM)
-    (pki.where / "ca+ib.crt").write_bytes((pki.where / "ca.crt").read_bytes() + pem)
-    carol = x509.load_pem_x509_certificates((pki.where / "carol.crt").read_bytes())[0]
-    (pki.where / "carol.crt").write_bytes(carol.public_bytes(serialization.Encoding.PEM) + pem)
-    pki.ib = ib
 
 
 def _unnumbered(pki: Pki, this_update: dt.datetime, revoke: tuple[str, ...] = ()) -> bytes:
@@ -115,7 +93,7 @@ def pki(request: pytest.FixtureRequest, tmp_path: Path) -> Pki:
     made = Pki(tmp_path)
     variant = getattr(request, "param", "plain")
     if variant == "respelled":
-        _respell_ib_issuer(made, "Root R ")
+        reissue_ib(made, issuer="Root R ")
     if variant == "unnumbered":
         made.write_crls(_unnumbered(made, dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)))
     elif variant == "self-issued":
@@ -127,8 +105,7 @@ def pki(request: pytest.FixtureRequest, tmp_path: Path) -> Pki:
 
 @pytest.fixture
 def server(pki: Pki, tmp_path: Path) -> Iterator[ServerThread]:
-    with _server(pki, tmp_path, "ca+ib.crt") as st:
-        yield st
+    yield from serving(pki, tmp_path)
 
 
 def _handshake_ok(ctx: ssl.SSLContext, port: int) -> bool:

@@ -150,6 +150,39 @@ def pki(tmp_path: Path) -> Pki:
     return made
 
 
+def reissue_ib(pki: Pki, *, name: str = "Int IB", issuer: str = "Root R",
+               aki: bool = True) -> None:
+    """IB re-issued by R with IB's own key (so carol still chains): under another
+    subject (``name``), issuer spelling (``issuer``), or without an authority key
+    identifier. Rewrites the CA file with IB and carol's chain."""
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+        .public_key(pki.ib_key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - dt.timedelta(hours=1)).not_valid_after(NOW + dt.timedelta(days=9))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(_usage(True), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(pki.ib_key.public_key()),
+                       critical=False)
+    )
+    if aki:
+        builder = builder.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+            pki.root_key.public_key()), critical=False)
+    ib = builder.sign(pki.root_key, hashes.SHA256())
+    pem = ib.public_bytes(serialization.Encoding.PEM)
+    (pki.where / "ca+ib.crt").write_bytes((pki.where / "ca.crt").read_bytes() + pem)
+    carol = x509.load_pem_x509_certificates((pki.where / "carol.crt").read_bytes())[0]
+    (pki.where / "carol.crt").write_bytes(carol.public_bytes(serialization.Encoding.PEM) + pem)
+    pki.ib = ib
+
+
+def serving(pki: Pki, tmp_path: Path) -> Iterator[ServerThread]:
+    """The body of the ``server`` fixtures: a library server whose CA file holds R and IB."""
+    with _server(pki, tmp_path, "ca+ib.crt") as st:
+        yield st
+
+
 def _server(pki: Pki, tmp_path: Path, ca: str) -> ServerThread:
     tls = ServerTLS(cert=pki.where / "server.crt", key=pki.where / "server.key",
                     ca=pki.where / ca, crl=pki.where / "crl.pem")
@@ -160,8 +193,7 @@ def _server(pki: Pki, tmp_path: Path, ca: str) -> ServerThread:
 @pytest.fixture
 def server(pki: Pki, tmp_path: Path) -> Iterator[ServerThread]:
     """The CA file holds R and IB: IB's CRL can be checked."""
-    with _server(pki, tmp_path, "ca+ib.crt") as st:
-        yield st
+    yield from serving(pki, tmp_path)
 
 
 def _reload(st: ServerThread) -> tuple[bool, int, str | None]:

@@ -31,7 +31,7 @@ from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 
 from tests.integration.test_crl_agreement import _handshake_ok, _still_served
-from tests.integration.test_crl_intermediates import NOW, Pki, _open, _reload, _server
+from tests.integration.test_crl_intermediates import NOW, Pki, _open, _reload, serving
 from tests.servers import ServerThread
 from trustwire.authz.admission import name_key
 from trustwire.net.session import CUT_BOUND
@@ -103,8 +103,7 @@ def pki(tmp_path: Path) -> Pki:
 
 @pytest.fixture
 def server(pki: Pki, tmp_path: Path) -> Iterator[ServerThread]:
-    with _server(pki, tmp_path, "ca+ib.crt") as st:
-        yield st
+    yield from serving(pki, tmp_path)
 
 
 

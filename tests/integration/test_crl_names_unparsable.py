@@ -29,10 +29,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.integration.test_crl_agreement import _handshake_ok, _still_served
-from tests.integration.test_crl_intermediates import NOW, _usage
+from tests.integration.test_crl_intermediates import NOW, _open, _usage
 from tests.integration.test_crl_name_types import _ossl_equal
 from tests.servers import ServerThread
-from tests.trust import frame, read_frame
 from trustwire import services
 from trustwire.net.session import CUT_BOUND
 from trustwire.server.server import Server
@@ -146,13 +145,6 @@ def server(world: World, tmp_path: Path) -> Iterator[ServerThread]:
         yield st
 
 
-def _open(ctx: ssl.SSLContext, port: int) -> ssl.SSLSocket:
-    import socket
-    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
-    tls = ctx.wrap_socket(raw, server_hostname="localhost")
-    tls.sendall(frame(b"hi"))
-    assert read_frame(tls) == b"HI"
-    return tls
 
 
 

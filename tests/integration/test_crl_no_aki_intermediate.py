@@ -13,72 +13,34 @@ revoking it is taken and never applied; its leaves keep being served and admitte
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from tests.integration.test_crl_agreement import _handshake_ok, _still_served
 from tests.integration.test_crl_intermediates import (
-    NOW,
     Pki,
     _cert,
     _crl,
     _open,
     _reload,
-    _server,
-    _usage,
+    reissue_ib,
+    serving,
 )
 from tests.servers import ServerThread
 
 PEM = serialization.Encoding.PEM
 
 
-def _replace_ib(pki: Pki, aki: str, name: str = "Int IB") -> None:
-    """IB re-issued by R (same key, so carol still chains) with AKI form ``aki``."""
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Root R")]))
-        .public_key(pki.ib_key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - dt.timedelta(hours=1)).not_valid_after(NOW + dt.timedelta(days=9))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(_usage(True), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(pki.ib_key.public_key()),
-                       critical=False)
-    )
-    root = x509.load_pem_x509_certificates((pki.where / "ca.crt").read_bytes())[0]
-    if aki == "issuer+serial":
-        builder = builder.add_extension(x509.AuthorityKeyIdentifier(
-            key_identifier=None,
-            authority_cert_issuer=[x509.DirectoryName(root.subject)],
-            authority_cert_serial_number=root.serial_number), critical=False)
-    elif aki == "keyid+issuer+serial":
-        ski = x509.SubjectKeyIdentifier.from_public_key(pki.root_key.public_key()).digest
-        builder = builder.add_extension(x509.AuthorityKeyIdentifier(
-            key_identifier=ski,
-            authority_cert_issuer=[x509.DirectoryName(root.subject)],
-            authority_cert_serial_number=root.serial_number), critical=False)
-    else:
-        assert aki == "none"
-    ib = builder.sign(pki.root_key, hashes.SHA256())
-    pem = ib.public_bytes(PEM)
-    (pki.where / "ca+ib.crt").write_bytes((pki.where / "ca.crt").read_bytes() + pem)
-    carol = x509.load_pem_x509_certificates((pki.where / "carol.crt").read_bytes())[0]
-    (pki.where / "carol.crt").write_bytes(carol.public_bytes(PEM) + pem)
-    pki.ib = ib
-
-
 @pytest.fixture
 def pki(tmp_path: Path) -> Pki:
     """IB self-issued: it carries R's name with its own key, and no AKI."""
     made = Pki(tmp_path)
-    _replace_ib(made, "none", name="Root R")
+    reissue_ib(made, name="Root R", aki=False)
     key = ec.generate_private_key(ec.SECP256R1())
     carol = _cert("carol", key, "Root R", made.ib_key, ca=False,
                   eku=ExtendedKeyUsageOID.CLIENT_AUTH)
@@ -92,8 +54,7 @@ def pki(tmp_path: Path) -> Pki:
 
 @pytest.fixture
 def server(pki: Pki, tmp_path: Path) -> Iterator[ServerThread]:
-    with _server(pki, tmp_path, "ca+ib.crt") as st:
-        yield st
+    yield from serving(pki, tmp_path)
 
 
 

@@ -10,9 +10,10 @@ is swapped:
   that trusts only that CA;
 * every CRL in the file (one per CA of a bundle) from a CA in the chain or the CA
   file is signed by it, is neither past its nextUpdate nor issued in the
-  future, and is not older than the CRL in force from the same CA (a higher CRL
-  number, or for CRLs without numbers a later thisUpdate): copying an old,
-  validly signed CRL over the current one would un-revoke certificates. A CRL
+  future, and is not older than the newest seen from the same CA
+  (:func:`trustwire.ops.crls.check_not_older`, with the floors kept on disk by
+  :mod:`trustwire.ops.floors`): copying an old, validly signed CRL over the
+  current one would un-revoke certificates. A CRL
   from another issuer cannot be checked and is not used (its issuer's
   certificates are then refused, never admitted unchecked);
 * the policy file parses.
@@ -175,8 +176,9 @@ class TrustSource:
         floors = dict(current.crl_floors) if current is not None else {}
         crl_bytes = b""
         notices: tuple[str, ...] = ()
-        store = FloorStore(tls.crl, self.floor_dir) if tls.crl is not None else None
-        if tls.crl is not None and store is not None:
+        store: FloorStore | None = None
+        if tls.crl is not None:
+            store = FloorStore(tls.crl, self.floor_dir)
             try:
                 crls, revoked, floors, unused, crl_bytes = self._read_crls(
                     tls.crl, chain + anchors_certs, store.merged(floors), now)
